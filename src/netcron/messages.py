@@ -1,0 +1,77 @@
+"""The broker contract: task and result messages on NATS JetStream (versioned JSON).
+
+Publishers set ``Nats-Msg-Id`` from :meth:`msg_id`, so a retried publish inside the
+stream's duplicate window is dropped by the broker instead of being run twice.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+from uuid import UUID
+
+from pydantic import BaseModel, Field
+
+from netcron.runs import RunStatus
+
+TASKS_STREAM = "NETCRON_TASKS"
+TASKS_SUBJECT_PREFIX = "netcron.tasks"
+RESULTS_STREAM = "NETCRON_RESULTS"
+RESULTS_SUBJECT_PREFIX = "netcron.results"
+EXECUTORS_CONSUMER = "executors"
+RELAY_CONSUMER = "relay"
+
+
+class TaskMessage(BaseModel):
+    """One attempt of one run, for an executor to carry out."""
+
+    version: Literal[1] = 1
+    run_id: str
+    schedule_id: UUID
+    device_id: UUID
+    command_id: UUID
+    attempt: int = Field(1, ge=1)
+    scheduled_at: datetime
+    deadline: datetime = Field(description="Past this moment the task is not started.")
+    platform: str
+    host: str
+    port: int
+    username: str | None = None
+    credentials: str | None = Field(
+        None, description="Fernet token of the device credentials; only the executor opens it."
+    )
+    command: str = Field(description="The rendered CLI line.")
+    timeout: float = Field(gt=0, description="Seconds the command may take.")
+
+    @property
+    def subject(self) -> str:
+        return f"{TASKS_SUBJECT_PREFIX}.{self.platform}"
+
+    @property
+    def msg_id(self) -> str:
+        return f"{self.run_id}:{self.attempt}"
+
+
+class ResultMessage(BaseModel):
+    """What an executor reports about one attempt of one run."""
+
+    version: Literal[1] = 1
+    run_id: str
+    schedule_id: UUID
+    device_id: UUID
+    attempt: int = Field(1, ge=1)
+    status: RunStatus
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    output: str | None = None
+    output_truncated: bool = False
+    error: str | None = None
+    executor_id: str
+
+    @property
+    def subject(self) -> str:
+        return f"{RESULTS_SUBJECT_PREFIX}.{self.schedule_id}"
+
+    @property
+    def msg_id(self) -> str:
+        return f"{self.run_id}:{self.attempt}:{self.status.value}"

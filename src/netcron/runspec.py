@@ -1,0 +1,84 @@
+"""The contract between the api and the schedule workflow.
+
+The api starts ``ScheduleWorkflow`` with a :class:`RunSpec` and sends a newer one with
+every change; the workflow records each run back through the api with a
+:class:`RunRecord`. Neither side imports the other's code: the workflow is addressed by
+name, and payloads travel through Temporal's pydantic data converter.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+from uuid import UUID
+
+from pydantic import BaseModel, Field
+
+from netcron.runs import RunStatus
+
+WORKFLOW_NAME = "ScheduleWorkflow"
+SIGNAL_UPDATE = "update"
+SIGNAL_RESULT = "result"
+SIGNAL_STOP = "stop"
+QUERY_STATE = "state"
+
+
+def workflow_id_for(schedule_id: UUID | str) -> str:
+    return f"schedule-{schedule_id}"
+
+
+class DeviceTarget(BaseModel):
+    """Where and how to reach the device; credentials stay a Fernet token."""
+
+    host: str
+    port: int
+    platform: str
+    username: str | None = None
+    credentials: str | None = None
+
+
+class RunSpec(BaseModel):
+    """Everything a schedule needs to fire without the api or the database."""
+
+    version: int = Field(1, ge=1, description="Grows with every change the api makes.")
+    schedule_id: UUID
+    device_id: UUID
+    command_id: UUID
+    cron: str
+    timezone: str = "UTC"
+    is_active: bool = True
+    ttl_seconds: int = Field(300, ge=1)
+    overlap: Literal["skip", "allow"] = "skip"
+    starting_deadline_seconds: int = Field(60, ge=0)
+    device: DeviceTarget
+    command: str = Field(description="The command text with its params filled in.")
+    command_timeout: float = Field(30.0, gt=0)
+
+
+class RunRecord(BaseModel):
+    """A run's state as the workflow records it (``POST .../schedules/{id}/result``).
+
+    Writes are upserts keyed by ``run_id``; a status that would move the run backwards,
+    or replace a final one, is ignored by the api.
+    """
+
+    run_id: str = Field(min_length=1, max_length=200)
+    command_id: UUID
+    status: RunStatus
+    scheduled_at: datetime
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    attempt: int = Field(1, ge=1)
+    output: str | None = None
+    output_truncated: bool = False
+    error: str | None = None
+    executor_id: str | None = None
+    command: str | None = None
+
+
+class RecordRequest(BaseModel):
+    """Input of the workflow's ``record_run`` activity."""
+
+    device_id: UUID
+    schedule_id: UUID
+    record: RunRecord
