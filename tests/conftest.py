@@ -34,7 +34,9 @@ def nats_url(stack_dir: Path) -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def temporal_server(stack_dir: Path) -> Iterator[EmbeddedTemporal]:
-    server = EmbeddedTemporal(stack_dir / "temporal", headless=True, log_file=stack_dir / "temporal.log")
+    server = EmbeddedTemporal(
+        stack_dir / "temporal", headless=True, log_file=stack_dir / "temporal.log"
+    )
     server.start(preferred_port=None)
     yield server
     server.stop()

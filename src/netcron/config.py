@@ -23,8 +23,12 @@ class Settings(BaseSettings):
     temporal_address: str = Field("localhost:7233", description="Temporal frontend host:port.")
     temporal_namespace: str = Field("default", description="Temporal namespace.")
     temporal_task_queue: str = Field("netcron", description="Task queue of the worker.")
-    nats_url: str = Field("nats://localhost:4222", description="NATS server URL(s), comma-separated.")
-    api_url: str = Field("http://localhost:8000", description="Base URL of the api, for the worker.")
+    nats_url: str = Field(
+        "nats://localhost:4222", description="NATS server URL(s), comma-separated."
+    )
+    api_url: str = Field(
+        "http://localhost:8000", description="Base URL of the api, for the worker."
+    )
     api_host: str = Field("0.0.0.0", description="Address the api listens on.")
     api_port: int = Field(8000, ge=1, le=65535, description="Port the api listens on.")
     api_keys: str = Field("", description="API keys, comma-separated (reserved for auth).")
@@ -34,12 +38,18 @@ class Settings(BaseSettings):
     )
     log_level: str = Field("INFO", description="Log level: DEBUG, INFO, WARNING, ERROR.")
     log_format: Literal["plain", "json"] = Field("plain", description="Log line format.")
-    executor_id: str = Field("", description="Name of this executor in results (default: host:pid).")
-    executor_concurrency: int = Field(16, ge=1, le=1024, description="Tasks one executor runs at once.")
+    executor_id: str = Field(
+        "", description="Name of this executor in results (default: host:pid)."
+    )
+    executor_concurrency: int = Field(
+        16, ge=1, le=1024, description="Tasks one executor runs at once."
+    )
     executor_driver: Literal["emulated", "ssh"] = Field(
         "emulated", description="How commands run: emulated, or ssh to the real device."
     )
-    emulated_delay_min: float = Field(0.2, ge=0, description="Emulated command: shortest delay (s).")
+    emulated_delay_min: float = Field(
+        0.2, ge=0, description="Emulated command: shortest delay (s)."
+    )
     emulated_delay_max: float = Field(1.0, ge=0, description="Emulated command: longest delay (s).")
     emulated_failure_rate: float = Field(
         0.0, ge=0, le=1, description="Emulated command: share of runs that fail (0..1)."

@@ -59,7 +59,9 @@ def free_port(preferred: int | None = None, host: str = "127.0.0.1") -> int:
         return port
 
 
-def wait_for_port(port: int, timeout: float, what: str, proc: subprocess.Popen[bytes] | None = None) -> None:
+def wait_for_port(
+    port: int, timeout: float, what: str, proc: subprocess.Popen[bytes] | None = None
+) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc is not None and proc.poll() is not None:
@@ -123,8 +125,14 @@ class EmbeddedNats:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.port = free_port(preferred_port)
         args = [
-            find_binary("nats-server"), "-js", "-a", "127.0.0.1", "-p", str(self.port),
-            "-sd", str(self.data_dir),
+            find_binary("nats-server"),
+            "-js",
+            "-a",
+            "127.0.0.1",
+            "-p",
+            str(self.port),
+            "-sd",
+            str(self.data_dir),
         ]
         self._proc = _spawn(args, self.log_file)
         wait_for_port(self.port, timeout, "nats-server", self._proc)
@@ -152,16 +160,25 @@ class EmbeddedTemporal:
     _proc: subprocess.Popen[bytes] | None = field(default=None, init=False, repr=False)
 
     def start(
-        self, preferred_port: int | None = 7233, preferred_ui_port: int | None = 8233,
+        self,
+        preferred_port: int | None = 7233,
+        preferred_ui_port: int | None = 8233,
         timeout: float = 60,
     ) -> str:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.port = free_port(preferred_port)
         args = [
-            find_binary("temporal"), "server", "start-dev",
-            "--ip", "127.0.0.1", "--port", str(self.port),
-            "--db-filename", str(self.data_dir / "temporal.sqlite"),
-            "--log-level", "error",
+            find_binary("temporal"),
+            "server",
+            "start-dev",
+            "--ip",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--db-filename",
+            str(self.data_dir / "temporal.sqlite"),
+            "--log-level",
+            "error",
         ]
         if self.headless:
             args.append("--headless")

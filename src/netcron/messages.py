@@ -53,12 +53,16 @@ class TaskMessage(BaseModel):
 
 
 class ResultMessage(BaseModel):
-    """What an executor reports about one attempt of one run."""
+    """What an executor reports about one attempt of one run.
+
+    ``running`` is reported when the attempt starts; a final status when it ends.
+    """
 
     version: Literal[1] = 1
     run_id: str
     schedule_id: UUID
     device_id: UUID
+    command_id: UUID
     attempt: int = Field(1, ge=1)
     status: RunStatus
     started_at: datetime | None = None

@@ -55,6 +55,15 @@ class RunSpec(BaseModel):
     command_timeout: float = Field(30.0, gt=0)
 
 
+class ScheduleInput(BaseModel):
+    """The workflow's argument: the spec, plus what survives ``continue_as_new``."""
+
+    spec: RunSpec
+    last_fire_at: datetime | None = Field(
+        None, description="The last cron time handled; None on a schedule's first start."
+    )
+
+
 class RunRecord(BaseModel):
     """A run's state as the workflow records it (``POST .../schedules/{id}/result``).
 

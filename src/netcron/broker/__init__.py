@@ -1,1 +1,1 @@
-"""netcron.broker."""
+"""NATS JetStream: the streams, consumers and publish helpers of the broker contract."""

@@ -1,0 +1,24 @@
+"""Connecting to Temporal the same way from the api and the worker."""
+
+from __future__ import annotations
+
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+
+from netcron.config import Settings
+from netcron.retry import wait_for
+
+
+async def connect_temporal(settings: Settings) -> Client:
+    """A client using the pydantic data converter, retried until Temporal answers."""
+
+    async def attempt() -> Client:
+        return await Client.connect(
+            settings.temporal_address,
+            namespace=settings.temporal_namespace,
+            data_converter=pydantic_data_converter,
+        )
+
+    return await wait_for(
+        f"Temporal at {settings.temporal_address}", attempt, timeout=settings.connect_timeout
+    )
