@@ -34,7 +34,7 @@ class Settings(BaseSettings):
     api_keys: str = Field("", description="API keys, comma-separated (reserved for auth).")
     secret_key: str = Field(
         "",
-        description="Fernet key(s), comma-separated, newest first, that encrypt device credentials.",
+        description="Fernet keys, comma-separated, newest first; they encrypt device credentials.",
     )
     log_level: str = Field("INFO", description="Log level: DEBUG, INFO, WARNING, ERROR.")
     log_format: Literal["plain", "json"] = Field("plain", description="Log line format.")

@@ -18,6 +18,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 log = logging.getLogger(__name__)
 
@@ -89,20 +90,19 @@ class EmbeddedPostgres:
     """PostgreSQL 16 from ``pgserver``, listening on a unix socket in ``data_dir``."""
 
     data_dir: Path
-    _server: object | None = field(default=None, init=False, repr=False)
+    _server: Any = field(default=None, init=False, repr=False)
 
     def start(self) -> str:
         """Start (or reuse) the server; return an asyncpg SQLAlchemy URL."""
-        import pgserver
+        from pgserver.postgres_server import get_server
 
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        self._server = pgserver.get_server(self.data_dir, cleanup_mode="stop")
-        uri: str = self._server.get_uri()  # type: ignore[attr-defined]
-        return to_asyncpg_url(uri)
+        self._server = get_server(self.data_dir, cleanup_mode="stop")
+        return to_asyncpg_url(self._server.get_uri())
 
     def stop(self) -> None:
         if self._server is not None:
-            self._server.cleanup()  # type: ignore[attr-defined]
+            self._server.cleanup()
             self._server = None
 
 

@@ -28,7 +28,7 @@ async def wait_for(
         tries += 1
         try:
             return await attempt()
-        except Exception as exc:  # noqa: BLE001 - any failure to connect is retried
+        except Exception as exc:
             waited = time.monotonic() - started
             if timeout and waited + delay > timeout:
                 raise TimeoutError(

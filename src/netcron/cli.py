@@ -1,0 +1,146 @@
+"""The one entry point: `netcron api | worker | executor | migrate | dev | keygen`."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from types import FrameType
+
+from netcron.config import Settings, get_settings
+from netcron.logging import setup_logging
+
+log = logging.getLogger("netcron")
+
+
+def _settings(service: str) -> Settings:
+    settings = get_settings()
+    setup_logging(settings.log_level, settings.log_format, service=service)
+    return settings
+
+
+def cmd_api(args: argparse.Namespace) -> int:
+    from netcron.api.app import run_api
+
+    run_api(_settings("api"))
+    return 0
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    from netcron.workflows.worker import run_worker
+
+    asyncio.run(run_worker(_settings("worker")))
+    return 0
+
+
+def cmd_executor(args: argparse.Namespace) -> int:
+    from netcron.executor.service import run_executor
+
+    asyncio.run(run_executor(_settings("executor")))
+    return 0
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    from netcron.db.migrate import upgrade
+
+    settings = _settings("migrate")
+    upgrade(settings.database_url)
+    log.info("database is at the latest migration")
+    return 0
+
+
+def cmd_keygen(args: argparse.Namespace) -> int:
+    from netcron.crypto import generate_key
+
+    print(generate_key())
+    return 0
+
+
+def cmd_dev(args: argparse.Namespace) -> int:
+    from netcron.dev import DevStack
+    from netcron.devstack import EmbeddedServerError
+
+    settings = _settings("dev")
+    stack = DevStack(settings=settings, data_dir=Path(args.data_dir).resolve(), api_port=args.api_port)
+    stopping = False
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        nonlocal stopping
+        stopping = True
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, on_signal)
+    started = time.monotonic()
+    try:
+        stack.start()
+        took = time.monotonic() - started
+        if args.demo:
+            from netcron.demo import create_demo
+
+            asyncio.run(create_demo(stack.api_url))
+        print(
+            f"netcron is ready in {took:.1f}s — API docs: {stack.api_url}/docs"
+            f" · Temporal UI: {stack.ui_url} · data: {stack.data_dir}",
+            flush=True,
+        )
+        while not stopping:
+            dead = stack.dead_services()
+            if dead:
+                log.error("%s exited; stopping netcron dev", ", ".join(dead))
+                return 1
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        log.info("stopping netcron dev")
+    except EmbeddedServerError as exc:
+        log.error("%s", exc)
+        return 1
+    finally:
+        stack.stop()
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="netcron", description="Run commands on network devices on cron schedules."
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    sub.add_parser("api", help="run the REST api (FastAPI + uvicorn)").set_defaults(func=cmd_api)
+    sub.add_parser("worker", help="run the Temporal worker and the results relay").set_defaults(
+        func=cmd_worker
+    )
+    sub.add_parser("executor", help="run commands from the task stream").set_defaults(
+        func=cmd_executor
+    )
+    sub.add_parser("migrate", help="apply database migrations").set_defaults(func=cmd_migrate)
+    sub.add_parser("keygen", help="print a new NETCRON_SECRET_KEY").set_defaults(func=cmd_keygen)
+    dev = sub.add_parser(
+        "dev", help="run everything on embedded PostgreSQL, NATS and Temporal (Ctrl-C stops)"
+    )
+    dev.add_argument("--api-port", type=int, default=8000, help="api port (default 8000)")
+    dev.add_argument("--data-dir", default=".netcron", help="where state is kept (default .netcron/)")
+    dev.add_argument(
+        "--demo", action="store_true", help="also create a demo device and a 10-second schedule"
+    )
+    dev.set_defaults(func=cmd_dev)
+    return parser
+
+
+def command_names() -> set[str]:
+    """The subcommands the CLI knows (the compose file's commands are checked against it)."""
+    for action in build_parser()._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            return set(action.choices)
+    return set()
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    try:
+        sys.exit(args.func(args))
+    except KeyboardInterrupt:
+        sys.exit(130)

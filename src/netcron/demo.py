@@ -1,0 +1,45 @@
+"""`netcron dev --demo`: a device, a command and a schedule firing every 10 seconds."""
+
+from __future__ import annotations
+
+import logging
+
+import httpx
+
+log = logging.getLogger(__name__)
+
+DEMO_DEVICE = {
+    "name": "demo-router-1",
+    "host": "192.0.2.1",
+    "port": 22,
+    "platform": "cisco_ios",
+    "username": "netcron",
+    "password": "demo-password",
+    "labels": {"site": "lab"},
+}
+
+
+async def create_demo(api_url: str) -> str:
+    """Create (or find) the demo objects; return the device id."""
+    async with httpx.AsyncClient(base_url=api_url, timeout=10) as client:
+        found = await client.get("/devices", params={"limit": 500})
+        found.raise_for_status()
+        for device in found.json()["items"]:
+            if device["name"] == DEMO_DEVICE["name"]:
+                log.info("demo device exists: %s/devices/%s/results", api_url, device["id"])
+                return str(device["id"])
+        device = (await client.post("/devices", json=DEMO_DEVICE)).raise_for_status().json()
+        command = (
+            await client.post(
+                f"/devices/{device['id']}/commands",
+                json={"name": "version", "text": "show version", "timeout": 30},
+            )
+        ).raise_for_status().json()
+        (
+            await client.post(
+                f"/devices/{device['id']}/commands/{command['id']}/schedules",
+                json={"cron": "*/10 * * * * *", "timezone": "UTC"},
+            )
+        ).raise_for_status()
+        log.info("demo schedule created: %s/devices/%s/results", api_url, device["id"])
+        return str(device["id"])
