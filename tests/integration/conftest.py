@@ -1,0 +1,60 @@
+"""The whole system, real: embedded PostgreSQL, NATS, Temporal dev server, api, worker, executor."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+
+from netcron.config import Settings
+from netcron.dev import DevStack
+from netcron.devstack import free_port
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory, secret_key: str) -> Iterator[DevStack]:
+    data_dir = tmp_path_factory.mktemp("devstack")
+    settings = Settings(_env_file=None, secret_key=secret_key)  # type: ignore[call-arg]
+    dev = DevStack(
+        settings=settings,
+        data_dir=data_dir,
+        api_port=free_port(None),
+        with_ui=False,
+        log_dir=data_dir / "logs",
+        service_env={
+            "NETCRON_EMULATED_DELAY_MIN": "0.05",
+            "NETCRON_EMULATED_DELAY_MAX": "0.1",
+            "NETCRON_LOG_LEVEL": "DEBUG",
+        },
+    )
+    try:
+        dev.start(timeout=120)
+        yield dev
+    except Exception:
+        _print_logs(data_dir / "logs")
+        raise
+    finally:
+        dev.stop()
+
+
+def _print_logs(log_dir: Path) -> None:
+    for path in sorted(log_dir.glob("*.log")):
+        print(f"----- {path.name} (last 40 lines) -----")
+        print("\n".join(path.read_text(errors="replace").splitlines()[-40:]))
+
+
+@pytest.fixture(scope="session")
+async def api(stack: DevStack) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(base_url=stack.api_url, timeout=10) as client:
+        yield client
+
+
+@pytest.fixture(scope="session")
+async def temporal(stack: DevStack) -> Client:
+    return await Client.connect(
+        stack.env["NETCRON_TEMPORAL_ADDRESS"], data_converter=pydantic_data_converter
+    )
