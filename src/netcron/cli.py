@@ -66,7 +66,9 @@ def cmd_dev(args: argparse.Namespace) -> int:
     from netcron.devstack import EmbeddedServerError
 
     settings = _settings("dev")
-    stack = DevStack(settings=settings, data_dir=Path(args.data_dir).resolve(), api_port=args.api_port)
+    stack = DevStack(
+        settings=settings, data_dir=Path(args.data_dir).resolve(), api_port=args.api_port
+    )
     stopping = False
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
@@ -122,7 +124,9 @@ def build_parser() -> argparse.ArgumentParser:
         "dev", help="run everything on embedded PostgreSQL, NATS and Temporal (Ctrl-C stops)"
     )
     dev.add_argument("--api-port", type=int, default=8000, help="api port (default 8000)")
-    dev.add_argument("--data-dir", default=".netcron", help="where state is kept (default .netcron/)")
+    dev.add_argument(
+        "--data-dir", default=".netcron", help="where state is kept (default .netcron/)"
+    )
     dev.add_argument(
         "--demo", action="store_true", help="also create a demo device and a 10-second schedule"
     )

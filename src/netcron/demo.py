@@ -30,11 +30,15 @@ async def create_demo(api_url: str) -> str:
                 return str(device["id"])
         device = (await client.post("/devices", json=DEMO_DEVICE)).raise_for_status().json()
         command = (
-            await client.post(
-                f"/devices/{device['id']}/commands",
-                json={"name": "version", "text": "show version", "timeout": 30},
+            (
+                await client.post(
+                    f"/devices/{device['id']}/commands",
+                    json={"name": "version", "text": "show version", "timeout": 30},
+                )
             )
-        ).raise_for_status().json()
+            .raise_for_status()
+            .json()
+        )
         (
             await client.post(
                 f"/devices/{device['id']}/commands/{command['id']}/schedules",

@@ -107,7 +107,8 @@ class DevStack:
             self.processes[name] = self._spawn(name)
 
     def _spawn(self, name: str) -> subprocess.Popen[bytes]:
-        out = open(self._log(name), "ab") if self.log_dir else None  # noqa: SIM115
+        log_file = self._log(name)
+        out = open(log_file, "ab") if log_file else None  # noqa: SIM115
         return subprocess.Popen(
             [sys.executable, "-m", "netcron", name],
             env=self.env,
@@ -139,11 +140,14 @@ class DevStack:
                 dead = self.dead_services()
                 if dead:
                     raise EmbeddedServerError(f"{', '.join(dead)} exited while starting")
-                waiting = await self._not_ready(client)
-                if not waiting:
+                not_ready = await self._not_ready(client)
+                if not not_ready:
                     return
+                waiting = not_ready
                 await asyncio.sleep(0.2)
-        raise EmbeddedServerError(f"netcron did not become ready in {timeout:.0f}s: waiting for {waiting}")
+        raise EmbeddedServerError(
+            f"netcron did not become ready in {timeout:.0f}s: waiting for {waiting}"
+        )
 
     async def _not_ready(self, client: httpx.AsyncClient) -> str | None:
         try:
@@ -158,12 +162,20 @@ class DevStack:
 
     async def _has_pollers(self) -> bool:
         from netcron.broker.jetstream import connect_nats
-        from netcron.messages import EXECUTORS_CONSUMER, RELAY_CONSUMER, RESULTS_STREAM, TASKS_STREAM
+        from netcron.messages import (
+            EXECUTORS_CONSUMER,
+            RELAY_CONSUMER,
+            RESULTS_STREAM,
+            TASKS_STREAM,
+        )
 
         nc = await connect_nats(self.env["NETCRON_NATS_URL"], "netcron-dev", timeout=2)
         try:
             js = nc.jetstream()
-            for stream, consumer in ((TASKS_STREAM, EXECUTORS_CONSUMER), (RESULTS_STREAM, RELAY_CONSUMER)):
+            for stream, consumer in (
+                (TASKS_STREAM, EXECUTORS_CONSUMER),
+                (RESULTS_STREAM, RELAY_CONSUMER),
+            ):
                 try:
                     info = await js.consumer_info(stream, consumer)
                 except Exception:  # the stream is declared by the services themselves

@@ -1,0 +1,74 @@
+"""The FastAPI application: routers, error handlers and the clients it owns."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+import uvicorn
+from fastapi import FastAPI
+
+from netcron import __version__
+from netcron.api import commands, devices, health, results, schedules
+from netcron.api.errors import install_error_handlers
+from netcron.api.orchestrator import Orchestrator, TemporalOrchestrator
+from netcron.broker.jetstream import connect_nats
+from netcron.config import Settings
+from netcron.crypto import CredentialCipher
+from netcron.db.session import create_engine, create_sessionmaker
+
+log = logging.getLogger(__name__)
+
+
+def create_app(settings: Settings, orchestrator: Orchestrator | None = None) -> FastAPI:
+    """The api; pass ``orchestrator`` to replace Temporal (tests about HTTP behaviour)."""
+    cipher = CredentialCipher(settings.secret_key)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.settings = settings
+        app.state.cipher = cipher
+        app.state.engine = create_engine(settings.database_url)
+        app.state.sessionmaker = create_sessionmaker(app.state.engine)
+        app.state.orchestrator = orchestrator or await TemporalOrchestrator.connect(settings)
+        app.state.nats = None
+        nats_task = asyncio.create_task(_connect_nats(app, settings))
+        try:
+            yield
+        finally:
+            nats_task.cancel()
+            if app.state.nats is not None:
+                await app.state.nats.close()
+            await app.state.orchestrator.close()
+            await app.state.engine.dispose()
+
+    app = FastAPI(
+        title="netcron",
+        version=__version__,
+        description="Run commands on network devices on cron schedules.",
+        lifespan=lifespan,
+        redirect_slashes=False,
+    )
+    install_error_handlers(app)
+    for module in (health, devices, commands, schedules, results):
+        app.include_router(module.router)
+    return app
+
+
+async def _connect_nats(app: FastAPI, settings: Settings) -> None:
+    """In the background: the api serves while NATS is down, and /ready says so."""
+    with contextlib.suppress(asyncio.CancelledError):
+        app.state.nats = await connect_nats(settings.nats_url, "netcron-api")
+
+
+def run_api(settings: Settings) -> None:
+    uvicorn.run(
+        create_app(settings),
+        host=settings.api_host,
+        port=settings.api_port,
+        log_config=None,
+        access_log=False,
+        proxy_headers=True,
+    )

@@ -1,0 +1,124 @@
+"""Commands: the CLI lines a device runs, with ``{param}`` placeholders and defaults."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Response, status
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from netcron.api.deps import SessionDep
+from netcron.api.devices import Name, get_device
+from netcron.api.errors import NotFound
+from netcron.api.pagination import Limit, Offset, Page
+from netcron.db.models import Command
+from netcron.render import RenderError, check_value
+
+router = APIRouter(prefix="/devices/{device_id}/commands", tags=["commands"])
+
+ParamName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")]
+ParamValue = Annotated[str, StringConstraints(max_length=1024)]
+Params = Annotated[dict[ParamName, ParamValue], Field(max_length=64)]
+
+
+def validate_params(params: dict[str, str]) -> dict[str, str]:
+    for name, value in params.items():
+        try:
+            check_value(name, value)
+        except RenderError as exc:
+            raise ValueError(str(exc)) from None
+    return params
+
+
+class CommandCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: Name
+    text: str = Field(min_length=1, max_length=4096, examples=["show interfaces {ifname}"])
+    params: Params = Field(default_factory=dict, description="Defaults for the placeholders.")
+    timeout: float = Field(30.0, gt=0, le=3600, description="Seconds the command may take.")
+
+    _params = field_validator("params")(validate_params)
+
+    @field_validator("text")
+    @classmethod
+    def _one_line(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("command text is blank")
+        if "\n" in value or "\r" in value or "\x00" in value:
+            raise ValueError("command text must be a single line")
+        return value
+
+
+class CommandRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    device_id: uuid.UUID
+    name: str
+    text: str
+    params: dict[str, str]
+    timeout: float
+    created_at: datetime
+    updated_at: datetime
+
+
+async def get_command(
+    session: AsyncSession, device_id: uuid.UUID, command_id: uuid.UUID
+) -> Command:
+    """The command, 404 when it is unknown or belongs to another device."""
+    await get_device(session, device_id)
+    command = await session.get(Command, command_id)
+    if command is None or command.device_id != device_id:
+        raise NotFound("command", command_id)
+    return command
+
+
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=CommandRead)
+async def create_command(
+    device_id: uuid.UUID, body: CommandCreate, session: SessionDep, response: Response
+) -> Command:
+    await get_device(session, device_id)
+    command = Command(
+        device_id=device_id,
+        name=body.name,
+        text=body.text,
+        params=body.params,
+        timeout=body.timeout,
+    )
+    session.add(command)
+    await session.flush()
+    await session.refresh(command)
+    response.headers["Location"] = f"/devices/{device_id}/commands/{command.id}"
+    return command
+
+
+@router.get("", response_model=Page[CommandRead])
+async def list_commands(
+    device_id: uuid.UUID, session: SessionDep, limit: Limit = 50, offset: Offset = 0
+) -> Page[CommandRead]:
+    await get_device(session, device_id)
+    where = Command.device_id == device_id
+    total = await session.scalar(select(func.count()).select_from(Command).where(where)) or 0
+    rows = await session.scalars(
+        select(Command)
+        .where(where)
+        .order_by(Command.created_at, Command.id)
+        .limit(limit)
+        .offset(offset)
+    )
+    return Page(
+        items=[CommandRead.model_validate(row) for row in rows],
+        total=total,
+        limit=limit,
+        offset=offset,
+    )
+
+
+@router.get("/{command_id}", response_model=CommandRead)
+async def read_command(device_id: uuid.UUID, command_id: uuid.UUID, session: SessionDep) -> Command:
+    return await get_command(session, device_id, command_id)

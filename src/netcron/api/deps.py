@@ -1,0 +1,45 @@
+"""Request dependencies as ``Annotated`` aliases, so a route's signature reads like a sentence."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from netcron.api.orchestrator import Orchestrator
+from netcron.config import Settings
+from netcron.crypto import CredentialCipher
+
+
+async def _session(request: Request) -> AsyncIterator[AsyncSession]:
+    """One unit of work per request: committed when the handler returns, else rolled back."""
+    async with request.app.state.sessionmaker() as session:
+        try:
+            yield session
+            await session.commit()
+        except BaseException:
+            await session.rollback()
+            raise
+
+
+def _orchestrator(request: Request) -> Orchestrator:
+    orchestrator: Orchestrator = request.app.state.orchestrator
+    return orchestrator
+
+
+def _cipher(request: Request) -> CredentialCipher:
+    cipher: CredentialCipher = request.app.state.cipher
+    return cipher
+
+
+def _settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+SessionDep = Annotated[AsyncSession, Depends(_session)]
+OrchestratorDep = Annotated[Orchestrator, Depends(_orchestrator)]
+CipherDep = Annotated[CredentialCipher, Depends(_cipher)]
+SettingsDep = Annotated[Settings, Depends(_settings)]

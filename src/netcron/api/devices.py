@@ -1,0 +1,193 @@
+"""Devices: the routers and switches netcron logs into; credentials are write-only."""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import re
+import uuid
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Response, status
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from netcron.api.deps import CipherDep, OrchestratorDep, SessionDep
+from netcron.api.errors import Conflict, NotFound, ServiceUnavailable
+from netcron.api.orchestrator import OrchestratorUnavailable
+from netcron.api.pagination import Limit, Offset, Page
+from netcron.crypto import Credentials
+from netcron.db.models import Device, Schedule
+
+log = logging.getLogger(__name__)
+router = APIRouter(prefix="/devices", tags=["devices"])
+
+PLATFORMS = (
+    "cisco_ios",
+    "cisco_xe",
+    "cisco_xr",
+    "cisco_nxos",
+    "cisco_asa",
+    "juniper_junos",
+    "arista_eos",
+    "linux",
+    "mikrotik_routeros",
+    "huawei",
+    "hp_procurve",
+    "paloalto_panos",
+    "fortinet",
+    "vyos",
+    "nokia_sros",
+)
+_HOSTNAME = re.compile(
+    r"^(?=.{1,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?$"
+)
+
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=128)]
+Label = Annotated[str, StringConstraints(max_length=256)]
+
+
+def validate_host(value: str) -> str:
+    """An IPv4/IPv6 address or an RFC 1123 host name."""
+    value = value.strip()
+    try:
+        return str(ipaddress.ip_address(value))
+    except ValueError:
+        pass
+    if not _HOSTNAME.match(value) or value.replace(".", "").isdigit():
+        raise ValueError(f"{value!r} is neither an IP address nor a valid DNS name")
+    return value
+
+
+def validate_platform(value: str) -> str:
+    if value not in PLATFORMS:
+        raise ValueError(f"unknown platform {value!r}; use one of {', '.join(PLATFORMS)}")
+    return value
+
+
+class DeviceCreate(BaseModel):
+    """A new device. ``password``, ``private_key`` and ``enable_secret`` are never returned."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: Name
+    host: str = Field(max_length=255, examples=["10.0.0.1"])
+    port: int = Field(22, ge=1, le=65535)
+    platform: str = Field(examples=["cisco_ios"])
+    username: str | None = Field(None, max_length=128)
+    password: str | None = Field(None, max_length=1024, json_schema_extra={"writeOnly": True})
+    private_key: str | None = Field(None, max_length=16384, json_schema_extra={"writeOnly": True})
+    enable_secret: str | None = Field(None, max_length=1024, json_schema_extra={"writeOnly": True})
+    labels: dict[Annotated[str, StringConstraints(min_length=1, max_length=64)], Label] = Field(
+        default_factory=dict, max_length=64
+    )
+
+    _host = field_validator("host")(validate_host)
+    _platform = field_validator("platform")(validate_platform)
+
+    def credentials(self) -> Credentials:
+        return Credentials(
+            password=self.password, private_key=self.private_key, enable_secret=self.enable_secret
+        )
+
+
+class DeviceRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    name: str
+    host: str
+    port: int
+    platform: str
+    username: str | None
+    has_password: bool
+    has_private_key: bool
+    has_enable_secret: bool
+    labels: dict[str, str]
+    created_at: datetime
+    updated_at: datetime
+
+
+async def get_device(session: AsyncSession, device_id: uuid.UUID) -> Device:
+    device = await session.get(Device, device_id)
+    if device is None:
+        raise NotFound("device", device_id)
+    return device
+
+
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=DeviceRead)
+async def create_device(
+    body: DeviceCreate, session: SessionDep, cipher: CipherDep, response: Response
+) -> Device:
+    credentials = body.credentials()
+    device = Device(
+        name=body.name,
+        host=body.host,
+        port=body.port,
+        platform=body.platform,
+        username=body.username,
+        credentials=cipher.encrypt(credentials),
+        has_password=credentials.password is not None,
+        has_private_key=credentials.private_key is not None,
+        has_enable_secret=credentials.enable_secret is not None,
+        labels=body.labels,
+    )
+    session.add(device)
+    try:
+        await session.flush()
+    except IntegrityError:
+        raise Conflict(f"a device named {body.name!r} already exists") from None
+    await session.refresh(device)
+    response.headers["Location"] = f"/devices/{device.id}"
+    log.info("created device %s", device.name, extra={"device_id": device.id})
+    return device
+
+
+@router.get("", response_model=Page[DeviceRead])
+async def list_devices(
+    session: SessionDep, limit: Limit = 50, offset: Offset = 0
+) -> Page[DeviceRead]:
+    total = await session.scalar(select(func.count()).select_from(Device)) or 0
+    rows = await session.scalars(
+        select(Device).order_by(Device.name, Device.id).limit(limit).offset(offset)
+    )
+    return Page(
+        items=[DeviceRead.model_validate(row) for row in rows],
+        total=total,
+        limit=limit,
+        offset=offset,
+    )
+
+
+@router.get("/{device_id}", response_model=DeviceRead)
+async def read_device(device_id: uuid.UUID, session: SessionDep) -> Device:
+    return await get_device(session, device_id)
+
+
+@router.delete("/{device_id}", status_code=status.HTTP_204_NO_CONTENT)
+async def delete_device(
+    device_id: uuid.UUID, session: SessionDep, orchestrator: OrchestratorDep
+) -> Response:
+    """Stop every schedule's workflow first: nothing may keep firing for a device that is gone."""
+    device = await get_device(session, device_id)
+    schedule_ids = list(
+        await session.scalars(select(Schedule.id).where(Schedule.device_id == device_id))
+    )
+    try:
+        for schedule_id in schedule_ids:
+            await orchestrator.stop(schedule_id)
+    except OrchestratorUnavailable as exc:
+        raise ServiceUnavailable(
+            f"cannot stop the device's schedules, so the device was kept: {exc}"
+        ) from None
+    await session.delete(device)
+    log.info(
+        "deleted device %s and %d schedule(s)",
+        device.name,
+        len(schedule_ids),
+        extra={"device_id": device_id},
+    )
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

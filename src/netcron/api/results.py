@@ -1,0 +1,175 @@
+"""Runs: recorded by the schedule workflow, listed per device, newest first."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from datetime import datetime
+
+from fastapi import APIRouter, Query
+from pydantic import BaseModel, ConfigDict
+from sqlalchemy import func, select
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from netcron.api.deps import SessionDep, SettingsDep
+from netcron.api.devices import get_device
+from netcron.api.errors import NotFound
+from netcron.api.pagination import Limit, Offset, Page
+from netcron.db.models import CommandResult, Schedule
+from netcron.runs import RunStatus, can_move
+from netcron.runspec import RunRecord
+
+log = logging.getLogger(__name__)
+router = APIRouter(prefix="/devices/{device_id}", tags=["results"])
+
+#: Fields a record may fill in; a status change decides whether they may also overwrite.
+_FIELDS = (
+    "started_at",
+    "finished_at",
+    "attempt",
+    "output",
+    "output_truncated",
+    "error",
+    "executor_id",
+    "command",
+)
+
+
+class ResultRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    run_id: str
+    schedule_id: uuid.UUID
+    device_id: uuid.UUID
+    command_id: uuid.UUID
+    status: RunStatus
+    scheduled_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    attempt: int
+    output: str | None
+    output_truncated: bool
+    error: str | None
+    executor_id: str | None
+    command: str | None
+    created_at: datetime
+    updated_at: datetime
+
+
+def cap_output(record: RunRecord, limit: int) -> RunRecord:
+    """Keep at most ``limit`` bytes of output (cut on a character boundary)."""
+    if record.output is None or len(record.output.encode()) <= limit:
+        return record
+    cut = record.output.encode()[:limit].decode(errors="ignore")
+    return record.model_copy(update={"output": cut, "output_truncated": True})
+
+
+def merge(row: CommandResult, record: RunRecord) -> bool:
+    """Apply ``record`` to ``row`` when its status may move forward; report whether it did.
+
+    A status that would move the run backwards or replace a final one changes nothing
+    but details the row does not have yet (a late ``running`` may still say who ran it).
+    """
+    moves = can_move(RunStatus(row.status), record.status)
+    for name in _FIELDS:
+        value = getattr(record, name)
+        if value is None:
+            continue
+        if moves or getattr(row, name) is None:
+            setattr(row, name, value)
+    if moves:
+        row.status = record.status.value
+    return moves
+
+
+async def record_run(
+    session: AsyncSession, *, device_id: uuid.UUID, schedule_id: uuid.UUID, record: RunRecord
+) -> CommandResult:
+    """Upsert by ``run_id``: a retried or repeated record never makes a second row."""
+    schedule = await session.get(Schedule, schedule_id)
+    if schedule is None or schedule.device_id != device_id:
+        raise NotFound("schedule", schedule_id)
+    await session.execute(
+        insert(CommandResult)
+        .values(
+            id=uuid.uuid4(),
+            run_id=record.run_id,
+            schedule_id=schedule_id,
+            device_id=device_id,
+            command_id=schedule.command_id,
+            scheduled_at=record.scheduled_at,
+            status=RunStatus.SCHEDULED.value,
+            attempt=record.attempt,
+            output_truncated=False,
+        )
+        .on_conflict_do_nothing(index_elements=[CommandResult.run_id])
+    )
+    row = await session.scalar(
+        select(CommandResult).where(CommandResult.run_id == record.run_id).with_for_update()
+    )
+    assert row is not None
+    if row.schedule_id != schedule_id:
+        raise NotFound("run", record.run_id)
+    moved = merge(row, record)
+    await session.flush()
+    await session.refresh(row)
+    log.info(
+        "run %s%s",
+        record.status.value,
+        "" if moved else f" ignored (run is {row.status})",
+        extra={"run_id": record.run_id, "schedule_id": schedule_id},
+    )
+    return row
+
+
+@router.post("/schedules/{schedule_id}/result", response_model=ResultRead, tags=["internal"])
+async def post_result(
+    device_id: uuid.UUID,
+    schedule_id: uuid.UUID,
+    body: RunRecord,
+    session: SessionDep,
+    settings: SettingsDep,
+) -> CommandResult:
+    """Record a run's state (called by the schedule workflow); an upsert keyed by ``run_id``."""
+    return await record_run(
+        session,
+        device_id=device_id,
+        schedule_id=schedule_id,
+        record=cap_output(body, settings.output_max_bytes),
+    )
+
+
+@router.get("/results", response_model=Page[ResultRead])
+async def list_results(
+    device_id: uuid.UUID,
+    session: SessionDep,
+    limit: Limit = 50,
+    offset: Offset = 0,
+    schedule_id: uuid.UUID | None = Query(None, description="Only this schedule's runs."),
+    status: RunStatus | None = Query(None, description="Only runs in this status."),
+) -> Page[ResultRead]:
+    """The device's run history, newest first."""
+    await get_device(session, device_id)
+    conditions = [CommandResult.device_id == device_id]
+    if schedule_id is not None:
+        conditions.append(CommandResult.schedule_id == schedule_id)
+    if status is not None:
+        conditions.append(CommandResult.status == status.value)
+    total = (
+        await session.scalar(select(func.count()).select_from(CommandResult).where(*conditions))
+        or 0
+    )
+    rows = await session.scalars(
+        select(CommandResult)
+        .where(*conditions)
+        .order_by(CommandResult.scheduled_at.desc(), CommandResult.run_id.desc())
+        .limit(limit)
+        .offset(offset)
+    )
+    return Page(
+        items=[ResultRead.model_validate(row) for row in rows],
+        total=total,
+        limit=limit,
+        offset=offset,
+    )
