@@ -63,6 +63,7 @@ class ResultMessage(BaseModel):
     schedule_id: UUID
     device_id: UUID
     command_id: UUID
+    scheduled_at: datetime
     attempt: int = Field(1, ge=1)
     status: RunStatus
     started_at: datetime | None = None
@@ -71,6 +72,25 @@ class ResultMessage(BaseModel):
     output_truncated: bool = False
     error: str | None = None
     executor_id: str
+
+    @classmethod
+    def for_task(
+        cls, task: TaskMessage, status: RunStatus, executor_id: str, **fields: object
+    ) -> ResultMessage:
+        """A result about ``task``, carrying its ids."""
+        return cls.model_validate(
+            {
+                "run_id": task.run_id,
+                "schedule_id": task.schedule_id,
+                "device_id": task.device_id,
+                "command_id": task.command_id,
+                "scheduled_at": task.scheduled_at,
+                "attempt": task.attempt,
+                "status": status,
+                "executor_id": executor_id,
+                **fields,
+            }
+        )
 
     @property
     def subject(self) -> str:

@@ -1,0 +1,88 @@
+"""The schedule workflow's two local activities: publish a task, record a run."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import httpx
+from nats.js import JetStreamContext
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from netcron.broker.jetstream import publish
+from netcron.messages import TaskMessage
+from netcron.runs import RunStatus
+from netcron.runspec import RecordRequest, RunRecord
+
+log = logging.getLogger(__name__)
+
+
+def result_path(request: RecordRequest) -> str:
+    return f"/devices/{request.device_id}/schedules/{request.schedule_id}/result"
+
+
+class ScheduleActivities:
+    """Activities with their clients: JetStream for tasks, the api for records."""
+
+    def __init__(self, js: JetStreamContext, api: httpx.AsyncClient) -> None:
+        self.js = js
+        self.api = api
+        self._background: set[asyncio.Task[None]] = set()
+
+    @activity.defn(name="publish_task")
+    async def publish_task(self, task: TaskMessage) -> bool:
+        """Publish with ``Nats-Msg-Id``; a retried publish is a broker-side duplicate."""
+        fresh = await publish(self.js, task.subject, task, task.msg_id)
+        extra = {"run_id": task.run_id, "schedule_id": str(task.schedule_id)}
+        log.debug("task published%s", "" if fresh else " (duplicate dropped)", extra=extra)
+        # Recording `queued` is for people watching; the run must not wait for it.
+        queued = RecordRequest(
+            device_id=task.device_id,
+            schedule_id=task.schedule_id,
+            record=RunRecord(
+                run_id=task.run_id,
+                command_id=task.command_id,
+                status=RunStatus.QUEUED,
+                scheduled_at=task.scheduled_at,
+                command=task.command,
+            ),
+        )
+        background = asyncio.create_task(self._record_quietly(queued))
+        self._background.add(background)
+        background.add_done_callback(self._background.discard)
+        return fresh
+
+    async def _record_quietly(self, request: RecordRequest) -> None:
+        try:
+            await self.post(request)
+        except Exception as exc:
+            log.info("queued status not recorded: %s", exc, extra={"run_id": request.record.run_id})
+
+    @activity.defn(name="record_run")
+    async def record_run(self, request: RecordRequest) -> None:
+        """Record through the api; retried by the workflow until the api takes it."""
+        await self.post(request)
+        log.info(
+            "run %s recorded",
+            request.record.status.value,
+            extra={"run_id": request.record.run_id, "schedule_id": str(request.schedule_id)},
+        )
+
+    async def post(self, request: RecordRequest) -> None:
+        response = await self.api.post(
+            result_path(request),
+            content=request.record.model_dump_json(),
+            headers={"content-type": "application/json"},
+        )
+        if response.status_code == 404:
+            raise ApplicationError(
+                "the schedule no longer exists", type="ScheduleGone", non_retryable=True
+            )
+        if response.status_code in (400, 409, 413, 422):
+            raise ApplicationError(
+                f"the api rejected the record: {response.status_code} {response.text[:500]}",
+                type="RecordRejected",
+                non_retryable=True,
+            )
+        response.raise_for_status()

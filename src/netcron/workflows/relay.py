@@ -1,0 +1,114 @@
+"""The results relay: results from JetStream to the workflow that waits for them.
+
+``running`` is recorded straight through the api (a workflow needs only final results,
+and a signal per status would cost history events on every run); a final result is
+signalled to ``schedule-<schedule_id>``. A message is acked only once the signal or
+the record was accepted, so a crash here means redelivery, never a lost result.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import nats.errors
+from nats.aio.msg import Msg
+from nats.js import JetStreamContext
+from pydantic import ValidationError
+from temporalio.client import Client
+from temporalio.exceptions import ApplicationError
+from temporalio.service import RPCError, RPCStatusCode
+
+from netcron.messages import RELAY_CONSUMER, RESULTS_STREAM, ResultMessage
+from netcron.runs import RunStatus
+from netcron.runspec import SIGNAL_RESULT, RecordRequest, RunRecord, workflow_id_for
+from netcron.workflows.activities import ScheduleActivities
+
+log = logging.getLogger(__name__)
+
+RETRY_DELAY = 2.0
+
+
+class ResultsRelay:
+    """A durable pull consumer shared by every worker replica."""
+
+    def __init__(
+        self,
+        js: JetStreamContext,
+        temporal: Client,
+        activities: ScheduleActivities,
+        batch: int = 64,
+    ) -> None:
+        self.js = js
+        self.temporal = temporal
+        self.activities = activities
+        self.batch = batch
+
+    async def run(self, stop: asyncio.Event) -> None:
+        subscription = await self.js.pull_subscribe_bind(
+            durable=RELAY_CONSUMER, stream=RESULTS_STREAM
+        )
+        log.info("results relay is consuming %s", RESULTS_STREAM)
+        while not stop.is_set():
+            try:
+                messages = await subscription.fetch(self.batch, timeout=1)
+            except nats.errors.TimeoutError:
+                continue
+            except Exception as exc:
+                log.warning("fetching results failed: %s", exc)
+                await asyncio.sleep(RETRY_DELAY)
+                continue
+            await asyncio.gather(*(self.handle(message) for message in messages))
+
+    async def handle(self, message: Msg) -> None:
+        try:
+            result = ResultMessage.model_validate_json(message.data)
+        except ValidationError as exc:
+            log.error("dropping a malformed result message: %s", exc.errors()[:3])
+            await message.term()
+            return
+        extra = {"run_id": result.run_id, "schedule_id": str(result.schedule_id)}
+        try:
+            if result.status == RunStatus.RUNNING:
+                await self._record_running(result)
+            else:
+                await self._signal(result)
+        except _Gone as gone:
+            log.info("result dropped: %s", gone, extra=extra)
+        except Exception as exc:
+            log.warning("result not handed on, will retry: %s", exc, extra=extra)
+            await message.nak(delay=RETRY_DELAY)
+            return
+        await message.ack()
+
+    async def _signal(self, result: ResultMessage) -> None:
+        handle = self.temporal.get_workflow_handle(workflow_id_for(result.schedule_id))
+        try:
+            await handle.signal(SIGNAL_RESULT, result)
+        except RPCError as exc:
+            if exc.status == RPCStatusCode.NOT_FOUND:
+                raise _Gone(f"workflow {handle.id} is not running") from None
+            raise
+
+    async def _record_running(self, result: ResultMessage) -> None:
+        request = RecordRequest(
+            device_id=result.device_id,
+            schedule_id=result.schedule_id,
+            record=RunRecord(
+                run_id=result.run_id,
+                command_id=result.command_id,
+                status=RunStatus.RUNNING,
+                scheduled_at=result.scheduled_at,
+                started_at=result.started_at,
+                attempt=result.attempt,
+                executor_id=result.executor_id,
+            ),
+        )
+        try:
+            await self.activities.post(request)
+        except ApplicationError as exc:
+            raise _Gone(str(exc)) from None
+
+
+class _Gone(Exception):
+    """The result's schedule or run no longer exists: ack it, apply it nowhere."""

@@ -1,0 +1,298 @@
+"""ScheduleWorkflow: one per schedule; waits for each cron time, fires, records the run.
+
+Deterministic: time comes from ``workflow.now()``, I/O happens in the two local
+activities (``publish_task``, ``record_run``), cron math is the pure ``netcron.cron``.
+A happy-path run costs about a dozen history events: the timer, the publish marker,
+the result signal, the record marker and their workflow tasks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from datetime import datetime, timedelta
+from typing import Any
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError, ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from netcron.cron import fire_times_between, next_fire_time
+    from netcron.messages import ResultMessage, TaskMessage
+    from netcron.runs import RunStatus, run_id_for
+    from netcron.runspec import (
+        QUERY_STATE,
+        SIGNAL_RESULT,
+        SIGNAL_STOP,
+        SIGNAL_UPDATE,
+        WORKFLOW_NAME,
+        RecordRequest,
+        RunRecord,
+        RunSpec,
+        ScheduleInput,
+    )
+
+#: Continue as new past this many history events (when no run is pending).
+HISTORY_LIMIT = 2_000
+#: After an outage, fires older than this are not even counted, let alone recorded.
+MISSED_SCAN_WINDOW = timedelta(hours=1)
+#: After an outage, at most this many missed fires are recorded as skipped (the latest).
+MISSED_RECORD_LIMIT = 100
+#: A late fire still runs within this many seconds even when the deadline is lower.
+MIN_STARTING_DEADLINE = 1.0
+
+SCHEDULE_GONE = "ScheduleGone"
+PUBLISH_OPTIONS: dict[str, Any] = {
+    "start_to_close_timeout": timedelta(seconds=10),
+    "retry_policy": RetryPolicy(
+        initial_interval=timedelta(milliseconds=200), maximum_interval=timedelta(seconds=5)
+    ),
+}
+RECORD_OPTIONS: dict[str, Any] = {
+    "start_to_close_timeout": timedelta(seconds=15),
+    "retry_policy": RetryPolicy(
+        initial_interval=timedelta(seconds=1),
+        maximum_interval=timedelta(seconds=30),
+        maximum_attempts=0,
+        non_retryable_error_types=[SCHEDULE_GONE, "RecordRejected"],
+    ),
+}
+
+
+@workflow.defn(name=WORKFLOW_NAME)
+class ScheduleWorkflow:
+    """Fires one schedule for as long as it exists, from the run spec the api sends."""
+
+    def __init__(self) -> None:
+        self._spec: RunSpec | None = None
+        self._pending: dict[str, datetime] = {}
+        self._results: dict[str, ResultMessage] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._woken = False
+        self._stopping = False
+        self._gone = False
+        self._last_fire_at: datetime | None = None
+        self._next_fire_at: datetime | None = None
+
+    @property
+    def spec(self) -> RunSpec:
+        assert self._spec is not None
+        return self._spec
+
+    @workflow.run
+    async def run(self, schedule: ScheduleInput) -> None:
+        if self._spec is None or schedule.spec.version > self._spec.version:
+            self._spec = schedule.spec
+        self._last_fire_at = schedule.last_fire_at or workflow.now()
+        while not self._done():
+            if not self.spec.is_active:
+                await self._sleep(None)
+                # A pause is not an outage: its fires are not caught up.
+                self._last_fire_at = max(self._last_fire_at, workflow.now())
+                continue
+            now = workflow.now()
+            scan_from = max(self._last_fire_at, now - MISSED_SCAN_WINDOW)
+            due = fire_times_between(self.spec.cron, self.spec.timezone, scan_from, now)
+            if due:
+                self._fire(due, now)
+                self._last_fire_at = due[-1]
+                continue
+            if self._should_continue_as_new():
+                await workflow.wait_condition(workflow.all_handlers_finished)
+                workflow.continue_as_new(
+                    ScheduleInput(spec=self.spec, last_fire_at=self._last_fire_at)
+                )
+            self._next_fire_at = next_fire_time(
+                self.spec.cron, self.spec.timezone, self._last_fire_at
+            )
+            await self._sleep((self._next_fire_at - now).total_seconds())
+        workflow.logger.info("schedule workflow ends", extra=self._ids())
+
+    def _done(self) -> bool:
+        return self._stopping or self._gone
+
+    async def _sleep(self, seconds: float | None) -> None:
+        """Wait for ``seconds`` (forever when None), or until a signal wakes the loop."""
+        self._woken = False
+        with contextlib.suppress(TimeoutError):
+            await workflow.wait_condition(lambda: self._woken or self._done(), timeout=seconds)
+
+    def _should_continue_as_new(self) -> bool:
+        if self._pending or self._tasks:
+            return False
+        info = workflow.info()
+        return (
+            info.is_continue_as_new_suggested() or info.get_current_history_length() > HISTORY_LIMIT
+        )
+
+    def _fire(self, due: list[datetime], now: datetime) -> None:
+        """Run the latest due fire (if not too late); the earlier ones were missed."""
+        *missed, latest = due
+        spec = self.spec
+        late = (now - latest).total_seconds()
+        if late > max(spec.starting_deadline_seconds, MIN_STARTING_DEADLINE):
+            missed.append(latest)
+        elif self._pending and spec.overlap == "skip":
+            self._spawn(self._skip([latest], "the previous run was still pending (overlap: skip)"))
+        else:
+            self._spawn(self._run(spec, latest))
+        if missed:
+            workflow.logger.warning(
+                "%d fire(s) missed; recording them as skipped", len(missed), extra=self._ids()
+            )
+            self._spawn(
+                self._skip(
+                    missed[-MISSED_RECORD_LIMIT:], "missed: no worker or Temporal at the fire time"
+                )
+            )
+
+    def _spawn(self, coroutine: Any) -> None:
+        task: asyncio.Task[None] = asyncio.create_task(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _run(self, spec: RunSpec, scheduled_at: datetime) -> None:
+        run_id = run_id_for(spec.schedule_id, scheduled_at)
+        deadline = scheduled_at + timedelta(seconds=spec.ttl_seconds)
+        task = TaskMessage(
+            run_id=run_id,
+            schedule_id=spec.schedule_id,
+            device_id=spec.device_id,
+            command_id=spec.command_id,
+            scheduled_at=scheduled_at,
+            deadline=deadline,
+            platform=spec.device.platform,
+            host=spec.device.host,
+            port=spec.device.port,
+            username=spec.device.username,
+            credentials=spec.device.credentials,
+            command=spec.command,
+            timeout=spec.command_timeout,
+        )
+        self._pending[run_id] = scheduled_at
+        try:
+            await workflow.execute_local_activity(
+                "publish_task",
+                task,
+                schedule_to_close_timeout=max(deadline - workflow.now(), timedelta(seconds=1)),
+                **PUBLISH_OPTIONS,
+            )
+        except ActivityError as exc:
+            self._pending.pop(run_id, None)
+            await self._record(
+                spec, self._final(task, RunStatus.FAILED, f"task not published: {exc.cause or exc}")
+            )
+            return
+        try:
+            remaining = max((deadline - workflow.now()).total_seconds(), 0.001)
+            await workflow.wait_condition(lambda: run_id in self._results, timeout=remaining)
+            record = self._from_result(task, self._results.pop(run_id))
+        except TimeoutError:
+            record = self._final(
+                task, RunStatus.TIMED_OUT, f"no result within ttl_seconds={spec.ttl_seconds}"
+            )
+        finally:
+            self._pending.pop(run_id, None)
+        await self._record(spec, record)
+
+    async def _skip(self, fires: list[datetime], reason: str) -> None:
+        spec = self.spec
+        for scheduled_at in fires:
+            record = RunRecord(
+                run_id=run_id_for(spec.schedule_id, scheduled_at),
+                command_id=spec.command_id,
+                status=RunStatus.SKIPPED,
+                scheduled_at=scheduled_at,
+                finished_at=workflow.now(),
+                error=reason,
+                command=spec.command,
+            )
+            await self._record(spec, record)
+            if self._gone:
+                return
+
+    @staticmethod
+    def _final(task: TaskMessage, status: RunStatus, error: str) -> RunRecord:
+        return RunRecord(
+            run_id=task.run_id,
+            command_id=task.command_id,
+            status=status,
+            scheduled_at=task.scheduled_at,
+            finished_at=workflow.now(),
+            error=error,
+            command=task.command,
+        )
+
+    @staticmethod
+    def _from_result(task: TaskMessage, result: ResultMessage) -> RunRecord:
+        return RunRecord(
+            run_id=task.run_id,
+            command_id=task.command_id,
+            status=result.status,
+            scheduled_at=task.scheduled_at,
+            started_at=result.started_at,
+            finished_at=result.finished_at,
+            attempt=result.attempt,
+            output=result.output,
+            output_truncated=result.output_truncated,
+            error=result.error,
+            executor_id=result.executor_id,
+            command=task.command,
+        )
+
+    async def _record(self, spec: RunSpec, record: RunRecord) -> None:
+        request = RecordRequest(
+            device_id=spec.device_id, schedule_id=spec.schedule_id, record=record
+        )
+        try:
+            await workflow.execute_local_activity("record_run", request, **RECORD_OPTIONS)
+        except ActivityError as exc:
+            cause = exc.cause
+            if isinstance(cause, ApplicationError) and cause.type == SCHEDULE_GONE:
+                workflow.logger.info("schedule is gone; ending", extra=self._ids(record.run_id))
+                self._gone = True
+            else:
+                workflow.logger.error(
+                    "run not recorded: %s", cause or exc, extra=self._ids(record.run_id)
+                )
+
+    def _ids(self, run_id: str | None = None) -> dict[str, str]:
+        ids = {"schedule_id": str(self._spec.schedule_id) if self._spec else ""}
+        if run_id:
+            ids["run_id"] = run_id
+        return ids
+
+    @workflow.signal(name=SIGNAL_UPDATE)
+    def update(self, spec: RunSpec) -> None:
+        """A newer run spec; it takes effect from the next fire."""
+        if self._spec is not None and spec.version < self._spec.version:
+            return
+        self._spec = spec
+        self._woken = True
+
+    @workflow.signal(name=SIGNAL_RESULT)
+    def result(self, result: ResultMessage) -> None:
+        """A run's final result (from the relay); one for no pending run is ignored."""
+        if result.run_id not in self._pending or not result.status.is_final:
+            workflow.logger.info(
+                "ignoring %s result for a run that is not pending",
+                result.status.value,
+                extra=self._ids(result.run_id),
+            )
+            return
+        self._results[result.run_id] = result
+
+    @workflow.signal(name=SIGNAL_STOP)
+    def stop(self) -> None:
+        self._stopping = True
+
+    @workflow.query(name=QUERY_STATE)
+    def state(self) -> dict[str, Any]:
+        return {
+            "version": self._spec.version if self._spec else None,
+            "active": self._spec.is_active if self._spec else None,
+            "pending": sorted(self._pending),
+            "last_fire_at": self._last_fire_at.isoformat() if self._last_fire_at else None,
+            "next_fire_at": self._next_fire_at.isoformat() if self._next_fire_at else None,
+        }

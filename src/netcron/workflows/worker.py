@@ -1,0 +1,51 @@
+"""`netcron worker`: the Temporal worker (schedule workflows) and the results relay."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+
+import httpx
+from temporalio.worker import Worker
+
+from netcron.broker.jetstream import connect_nats, ensure_streams
+from netcron.config import Settings
+from netcron.temporal_client import connect_temporal
+from netcron.workflows.activities import ScheduleActivities
+from netcron.workflows.relay import ResultsRelay
+from netcron.workflows.schedule import ScheduleWorkflow
+
+log = logging.getLogger(__name__)
+
+
+def stop_event() -> asyncio.Event:
+    """An event set by SIGINT or SIGTERM."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    return stop
+
+
+async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> None:
+    stop = stop or stop_event()
+    temporal = await connect_temporal(settings)
+    nc = await connect_nats(settings.nats_url, "netcron-worker", timeout=settings.connect_timeout)
+    js = nc.jetstream()
+    await ensure_streams(js)
+    async with httpx.AsyncClient(base_url=settings.api_url, timeout=10) as api:
+        activities = ScheduleActivities(js, api)
+        worker = Worker(
+            temporal,
+            task_queue=settings.temporal_task_queue,
+            workflows=[ScheduleWorkflow],
+            activities=[activities.publish_task, activities.record_run],
+            max_concurrent_local_activities=256,
+        )
+        relay = ResultsRelay(js, temporal, activities)
+        async with worker:
+            log.info("worker is polling task queue %s", settings.temporal_task_queue)
+            await relay.run(stop)
+            log.info("worker is stopping")
+    await nc.drain()
