@@ -1,0 +1,179 @@
+"""`netcron executor`: take tasks from JetStream, run them, publish results, then ack.
+
+The ack comes last: a crash before the result is published means redelivery, and the
+run id keeps the effect single (the workflow and the api ignore a second result).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+from datetime import UTC, datetime
+
+import nats.errors
+from nats.aio.msg import Msg
+from nats.js import JetStreamContext
+from pydantic import ValidationError
+
+from netcron.broker.jetstream import connect_nats, ensure_streams, publish
+from netcron.config import Settings
+from netcron.crypto import CredentialCipher, Credentials, CredentialsUnreadable
+from netcron.executor.drivers import Driver, DriverError, get_driver
+from netcron.messages import EXECUTORS_CONSUMER, TASKS_STREAM, ResultMessage, TaskMessage
+from netcron.runs import RunStatus
+
+log = logging.getLogger(__name__)
+
+#: How often a long command tells JetStream it is still being worked on.
+PROGRESS_INTERVAL = 10.0
+NAK_DELAY = 2.0
+#: How long a stopping executor lets running commands finish.
+DRAIN_TIMEOUT = 30.0
+
+
+def default_executor_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def cap(output: str, limit: int) -> tuple[str, bool]:
+    """At most ``limit`` bytes of UTF-8, cut on a character boundary."""
+    data = output.encode()
+    if len(data) <= limit:
+        return output, False
+    return data[:limit].decode(errors="ignore"), True
+
+
+class Executor:
+    """Runs tasks from the shared ``executors`` consumer with bounded concurrency."""
+
+    def __init__(
+        self,
+        js: JetStreamContext,
+        settings: Settings,
+        driver: Driver,
+        executor_id: str | None = None,
+    ) -> None:
+        self.js = js
+        self.settings = settings
+        self.driver = driver
+        self.executor_id = executor_id or settings.executor_id or default_executor_id()
+        self.slots = asyncio.Semaphore(settings.executor_concurrency)
+        self.running: set[asyncio.Task[None]] = set()
+        self._cipher: CredentialCipher | None = None
+
+    async def run(self, stop: asyncio.Event) -> None:
+        subscription = await self.js.pull_subscribe_bind(
+            durable=EXECUTORS_CONSUMER, stream=TASKS_STREAM
+        )
+        log.info("executor %s is consuming %s", self.executor_id, TASKS_STREAM)
+        limit = self.settings.executor_concurrency
+        while not stop.is_set():
+            free = limit - len(self.running)
+            if free <= 0:
+                await asyncio.wait(self.running, return_when=asyncio.FIRST_COMPLETED)
+                continue
+            try:
+                messages = await subscription.fetch(free, timeout=1)
+            except nats.errors.TimeoutError:
+                continue
+            except Exception as exc:
+                log.warning("fetching tasks failed: %s", exc)
+                await asyncio.sleep(1)
+                continue
+            for message in messages:
+                task = asyncio.create_task(self.handle(message))
+                self.running.add(task)
+                task.add_done_callback(self.running.discard)
+        if self.running:
+            log.info("waiting for %d running task(s)", len(self.running))
+            await asyncio.wait(self.running, timeout=DRAIN_TIMEOUT)
+
+    async def handle(self, message: Msg) -> None:
+        try:
+            task = TaskMessage.model_validate_json(message.data)
+        except ValidationError as exc:
+            log.error("dropping a malformed task: %s", exc.errors()[:3])
+            await message.term()
+            return
+        extra = {"run_id": task.run_id, "schedule_id": str(task.schedule_id)}
+        try:
+            result = await self.execute(task, message)
+            await publish(self.js, result.subject, result, result.msg_id)
+        except Exception as exc:
+            log.warning("result not published, the task will come back: %s", exc, extra=extra)
+            with contextlib.suppress(Exception):
+                await message.nak(delay=NAK_DELAY)
+            return
+        await message.ack()
+        log.info("run %s", result.status.value, extra=extra)
+
+    async def execute(self, task: TaskMessage, message: Msg) -> ResultMessage:
+        """Run one task and return its final result; reports ``running`` first."""
+        started = datetime.now(UTC)
+        if started > task.deadline:
+            return self._result(
+                task,
+                RunStatus.TIMED_OUT,
+                finished_at=started,
+                error="deadline passed before the executor started it",
+            )
+        running = self._result(task, RunStatus.RUNNING, started_at=started)
+        await publish(self.js, running.subject, running, running.msg_id)
+        progress = asyncio.create_task(self._keep_alive(message))
+        try:
+            output = await asyncio.wait_for(
+                self.driver.run(task, self._credentials(task)), task.timeout
+            )
+        except TimeoutError:
+            return self._done(
+                task,
+                started,
+                RunStatus.TIMED_OUT,
+                error=f"command took longer than {task.timeout:g}s",
+            )
+        except (DriverError, CredentialsUnreadable) as exc:
+            return self._done(task, started, RunStatus.FAILED, error=str(exc))
+        finally:
+            progress.cancel()
+        text, truncated = cap(output, self.settings.output_max_bytes)
+        return self._done(
+            task, started, RunStatus.SUCCEEDED, output=text, output_truncated=truncated
+        )
+
+    def _credentials(self, task: TaskMessage) -> Credentials:
+        if not task.credentials or self.settings.executor_driver == "emulated":
+            return Credentials()
+        if self._cipher is None:
+            self._cipher = CredentialCipher(self.settings.secret_key)
+        return self._cipher.decrypt(task.credentials)
+
+    async def _keep_alive(self, message: Msg) -> None:
+        while True:
+            await asyncio.sleep(PROGRESS_INTERVAL)
+            with contextlib.suppress(Exception):
+                await message.in_progress()
+
+    def _done(
+        self, task: TaskMessage, started: datetime, status: RunStatus, **fields: object
+    ) -> ResultMessage:
+        return self._result(
+            task, status, started_at=started, finished_at=datetime.now(UTC), **fields
+        )
+
+    def _result(self, task: TaskMessage, status: RunStatus, **fields: object) -> ResultMessage:
+        return ResultMessage.for_task(task, status, self.executor_id, **fields)
+
+
+async def run_executor(settings: Settings, stop: asyncio.Event | None = None) -> None:
+    from netcron.workflows.worker import stop_event
+
+    stop = stop or stop_event()
+    nc = await connect_nats(settings.nats_url, "netcron-executor", timeout=settings.connect_timeout)
+    js = nc.jetstream()
+    await ensure_streams(js)
+    executor = Executor(js, settings, get_driver(settings.executor_driver, settings))
+    await executor.run(stop)
+    await nc.drain()
