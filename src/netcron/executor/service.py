@@ -80,7 +80,7 @@ class Executor:
             except nats.errors.TimeoutError:
                 continue
             except Exception as exc:
-                log.warning("fetching tasks failed: %s", exc)
+                log.warning("fetching tasks failed: %r", exc)
                 await asyncio.sleep(1)
                 continue
             for message in messages:
@@ -176,4 +176,4 @@ async def run_executor(settings: Settings, stop: asyncio.Event | None = None) ->
     await ensure_streams(js)
     executor = Executor(js, settings, get_driver(settings.executor_driver, settings))
     await executor.run(stop)
-    await nc.drain()
+    await nc.close()

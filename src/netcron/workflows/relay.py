@@ -55,7 +55,7 @@ class ResultsRelay:
             except nats.errors.TimeoutError:
                 continue
             except Exception as exc:
-                log.warning("fetching results failed: %s", exc)
+                log.warning("fetching results failed: %r", exc)
                 await asyncio.sleep(RETRY_DELAY)
                 continue
             await asyncio.gather(*(self.handle(message) for message in messages))

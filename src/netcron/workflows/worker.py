@@ -48,4 +48,4 @@ async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> N
             log.info("worker is polling task queue %s", settings.temporal_task_queue)
             await relay.run(stop)
             log.info("worker is stopping")
-    await nc.drain()
+    await nc.close()
