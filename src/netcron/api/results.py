@@ -23,7 +23,7 @@ from netcron.runspec import RunRecord
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/devices/{device_id}", tags=["results"])
 
-#: Fields a record may fill in; a status change decides whether they may also overwrite.
+#: Fields a record sets when its status moves the run forward.
 _FIELDS = (
     "started_at",
     "finished_at",
@@ -34,6 +34,8 @@ _FIELDS = (
     "executor_id",
     "command",
 )
+#: Facts about the attempt that a late record may still add when they are missing.
+_FILL_INS = ("started_at", "executor_id")
 
 
 class ResultRead(BaseModel):
@@ -69,14 +71,13 @@ def merge(row: CommandResult, record: RunRecord) -> bool:
     """Apply ``record`` to ``row`` when its status may move forward; report whether it did.
 
     A status that would move the run backwards or replace a final one changes nothing
-    but details the row does not have yet (a late ``running`` may still say who ran it).
+    but when and where the attempt started, if the row lacks them (a ``running`` that
+    arrives after the final result).
     """
     moves = can_move(RunStatus(row.status), record.status)
-    for name in _FIELDS:
+    for name in _FIELDS if moves else _FILL_INS:
         value = getattr(record, name)
-        if value is None:
-            continue
-        if moves or getattr(row, name) is None:
+        if value is not None and (moves or getattr(row, name) is None):
             setattr(row, name, value)
     if moves:
         row.status = record.status.value

@@ -78,8 +78,12 @@ CONSUMERS = {
 async def connect_nats(url: str, name: str, timeout: float = 0) -> NatsClient:
     """Connect (retried until NATS answers); reconnects forever once connected."""
 
+    async def quiet(exc: Exception) -> None:
+        log.debug("nats: %s", exc)
+
     async def attempt() -> NatsClient:
         return await nats.connect(
+            error_cb=quiet,
             servers=[server.strip() for server in url.split(",")],
             name=name,
             connect_timeout=2,

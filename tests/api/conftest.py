@@ -1,0 +1,98 @@
+"""The api against a real PostgreSQL, with Temporal replaced by the in-memory orchestrator."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from sqlalchemy import text
+
+from netcron.api.app import create_app
+from netcron.api.orchestrator import InMemoryOrchestrator
+from netcron.config import Settings
+from netcron.db.migrate import upgrade
+
+
+@pytest.fixture(scope="session")
+def migrated_url(postgres_url: str) -> str:
+    upgrade(postgres_url)
+    return postgres_url
+
+
+@pytest.fixture(scope="session")
+def settings(migrated_url: str, secret_key: str) -> Settings:
+    return Settings(  # type: ignore[call-arg]
+        _env_file=None,
+        database_url=migrated_url,
+        secret_key=secret_key,
+        nats_url="nats://127.0.0.1:1",
+        output_max_bytes=2048,
+    )
+
+
+@pytest.fixture
+def orchestrator() -> InMemoryOrchestrator:
+    return InMemoryOrchestrator()
+
+
+@pytest.fixture
+async def app(settings: Settings, orchestrator: InMemoryOrchestrator) -> AsyncIterator[FastAPI]:
+    application = create_app(settings, orchestrator=orchestrator)
+    async with application.router.lifespan_context(application):
+        async with application.state.engine.begin() as connection:
+            await connection.execute(
+                text("TRUNCATE devices, commands, schedules, command_results CASCADE")
+            )
+        yield application
+
+
+@pytest.fixture
+async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://netcron.test") as http:
+        yield http
+
+
+DEVICE: dict[str, Any] = {
+    "name": "edge-1",
+    "host": "10.0.0.1",
+    "port": 22,
+    "platform": "cisco_ios",
+    "username": "netops",
+    "password": "hunter2-very-secret",
+}
+
+
+@pytest.fixture
+async def device(client: httpx.AsyncClient) -> dict[str, Any]:
+    response = await client.post("/devices", json=DEVICE)
+    assert response.status_code == 201, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+@pytest.fixture
+async def command(client: httpx.AsyncClient, device: dict[str, Any]) -> dict[str, Any]:
+    response = await client.post(
+        f"/devices/{device['id']}/commands",
+        json={"name": "intf", "text": "show interfaces {ifname}", "params": {"ifname": "Gi0/1"}},
+    )
+    assert response.status_code == 201, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+@pytest.fixture
+async def schedule(
+    client: httpx.AsyncClient, device: dict[str, Any], command: dict[str, Any]
+) -> dict[str, Any]:
+    response = await client.post(
+        f"/devices/{device['id']}/commands/{command['id']}/schedules",
+        json={"cron": "*/5 * * * *"},
+    )
+    assert response.status_code == 201, response.text
+    body: dict[str, Any] = response.json()
+    return body
