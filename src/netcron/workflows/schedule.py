@@ -60,6 +60,13 @@ RECORD_OPTIONS: dict[str, Any] = {
 }
 
 
+def _cause(exc: BaseException) -> BaseException:
+    """The activity's own error: local activities may raise it bare or wrapped."""
+    if isinstance(exc, ActivityError) and exc.cause is not None:
+        return exc.cause
+    return exc
+
+
 @workflow.defn(name=WORKFLOW_NAME)
 class ScheduleWorkflow:
     """Fires one schedule for as long as it exists, from the run spec the api sends."""
@@ -178,11 +185,10 @@ class ScheduleWorkflow:
                 schedule_to_close_timeout=max(deadline - workflow.now(), timedelta(seconds=1)),
                 **PUBLISH_OPTIONS,
             )
-        except ActivityError as exc:
+        except (ActivityError, ApplicationError) as exc:
             self._pending.pop(run_id, None)
-            await self._record(
-                spec, self._final(task, RunStatus.FAILED, f"task not published: {exc.cause or exc}")
-            )
+            error = f"task not published: {_cause(exc)}"
+            await self._record(spec, self._final(task, RunStatus.FAILED, error))
             return
         try:
             remaining = max((deadline - workflow.now()).total_seconds(), 0.001)
@@ -247,15 +253,13 @@ class ScheduleWorkflow:
         )
         try:
             await workflow.execute_local_activity("record_run", request, **RECORD_OPTIONS)
-        except ActivityError as exc:
-            cause = exc.cause
+        except (ActivityError, ApplicationError) as exc:
+            cause = _cause(exc)
             if isinstance(cause, ApplicationError) and cause.type == SCHEDULE_GONE:
                 workflow.logger.info("schedule is gone; ending", extra=self._ids(record.run_id))
                 self._gone = True
             else:
-                workflow.logger.error(
-                    "run not recorded: %s", cause or exc, extra=self._ids(record.run_id)
-                )
+                workflow.logger.error("run not recorded: %s", cause, extra=self._ids(record.run_id))
 
     def _ids(self, run_id: str | None = None) -> dict[str, str]:
         ids = {"schedule_id": str(self._spec.schedule_id) if self._spec else ""}

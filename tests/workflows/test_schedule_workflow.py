@@ -1,0 +1,141 @@
+"""ScheduleWorkflow behaviour, in the time-skipping environment (minutes pass in milliseconds)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from netcron.runs import RunStatus
+from netcron.runspec import SIGNAL_STOP, SIGNAL_UPDATE
+
+from .conftest import Harness, make_spec, result_for, send_result, until
+
+
+async def test_fires_at_each_cron_time_and_records_the_result(harness: Harness) -> None:
+    stubs = harness.stubs
+    handle = await harness.start(make_spec())
+    for fire in range(1, 3):
+        await harness.env.sleep(60)
+        await until(lambda fire=fire: len(stubs.tasks) == fire)
+        task = stubs.tasks[-1]
+        assert task.scheduled_at.second == 0
+        assert task.run_id == f"{task.schedule_id}:{int(task.scheduled_at.timestamp())}"
+        assert task.command == "show version"
+        assert task.credentials == "token"
+        await send_result(handle, result_for(task))
+        await until(lambda fire=fire: len(stubs.records) == fire)
+        record = stubs.records[-1].record
+        assert (record.run_id, record.status, record.output) == (task.run_id, RunStatus.SUCCEEDED, "ok")
+    first, second = stubs.tasks
+    assert second.scheduled_at - first.scheduled_at == timedelta(minutes=1)
+
+
+async def test_run_without_result_ends_timed_out_after_ttl(harness: Harness) -> None:
+    await harness.start(make_spec(ttl_seconds=30))
+    await harness.env.sleep(60)
+    await until(lambda: len(harness.stubs.tasks) == 1)
+    await harness.env.sleep(31)
+    await until(lambda: harness.stubs.records)
+    record = harness.stubs.records[0].record
+    assert record.status == RunStatus.TIMED_OUT
+    assert record.run_id == harness.stubs.tasks[0].run_id
+
+
+async def test_paused_schedule_does_not_fire_and_resumes_without_catch_up(harness: Harness) -> None:
+    handle = await harness.start(make_spec(is_active=False))
+    await harness.env.sleep(300)
+    assert harness.stubs.tasks == []
+    await handle.signal(SIGNAL_UPDATE, make_spec(version=2, is_active=True))
+    await harness.env.sleep(60)
+    await until(lambda: len(harness.stubs.tasks) == 1)
+    assert RunStatus.SKIPPED not in harness.stubs.statuses()
+
+
+async def test_update_takes_effect_from_the_next_fire(harness: Harness) -> None:
+    handle = await harness.start(make_spec())
+    await harness.env.sleep(60)
+    await until(lambda: len(harness.stubs.tasks) == 1)
+    await send_result(handle, result_for(harness.stubs.tasks[0]))
+    await handle.signal(SIGNAL_UPDATE, make_spec(version=2, command="show clock"))
+    await harness.env.sleep(60)
+    await until(lambda: len(harness.stubs.tasks) == 2)
+    assert [task.command for task in harness.stubs.tasks] == ["show version", "show clock"]
+
+
+async def test_an_older_spec_is_ignored(harness: Harness) -> None:
+    handle = await harness.start(make_spec(version=5))
+    await handle.signal(SIGNAL_UPDATE, make_spec(version=4, command="show clock"))
+    await harness.env.sleep(60)
+    await until(lambda: len(harness.stubs.tasks) == 1)
+    assert harness.stubs.tasks[0].command == "show version"
+
+
+async def test_overlap_skip_records_the_second_fire_as_skipped(harness: Harness) -> None:
+    await harness.start(make_spec(ttl_seconds=300, overlap="skip"))
+    await harness.env.sleep(60)
+    await until(lambda: len(harness.stubs.tasks) == 1)
+    await harness.env.sleep(60)
+    await until(lambda: RunStatus.SKIPPED in harness.stubs.statuses())
+    assert len(harness.stubs.tasks) == 1
+    skipped = harness.stubs.records[0].record
+    assert skipped.scheduled_at - harness.stubs.tasks[0].scheduled_at == timedelta(minutes=1)
+
+
+async def test_overlap_allow_runs_side_by_side(harness: Harness) -> None:
+    await harness.start(make_spec(ttl_seconds=300, overlap="allow"))
+    await harness.env.sleep(60)
+    await until(lambda: len(harness.stubs.tasks) == 1)
+    await harness.env.sleep(60)
+    await until(lambda: len(harness.stubs.tasks) == 2)
+    assert RunStatus.SKIPPED not in harness.stubs.statuses()
+
+
+async def test_missed_fires_run_once_and_skip_the_rest(harness: Harness) -> None:
+    now = await harness.env.get_current_time()
+    await harness.start(
+        make_spec(starting_deadline_seconds=120), last_fire_at=now - timedelta(minutes=10)
+    )
+    await until(lambda: len(harness.stubs.records) >= 9 and harness.stubs.tasks)
+    await harness.env.sleep(1)
+    assert len(harness.stubs.tasks) == 1
+    skipped = [r.record for r in harness.stubs.records if r.record.status == RunStatus.SKIPPED]
+    assert len(skipped) == 9
+    assert max(r.scheduled_at for r in skipped) < harness.stubs.tasks[0].scheduled_at
+
+
+async def test_a_fire_past_the_starting_deadline_is_skipped(harness: Harness) -> None:
+    now = await harness.env.get_current_time()
+    await harness.start(
+        make_spec(cron="0 * * * *", starting_deadline_seconds=5),
+        last_fire_at=now - timedelta(hours=1, minutes=1),
+    )
+    await until(lambda: harness.stubs.records)
+    assert harness.stubs.tasks == []
+    assert harness.stubs.statuses() == [RunStatus.SKIPPED]
+
+
+async def test_a_result_for_another_run_is_ignored(harness: Harness) -> None:
+    handle = await harness.start(make_spec(ttl_seconds=30))
+    await harness.env.sleep(60)
+    await until(lambda: len(harness.stubs.tasks) == 1)
+    task = harness.stubs.tasks[0]
+    stray = result_for(task).model_copy(update={"run_id": f"{task.schedule_id}:1"})
+    await send_result(handle, stray)
+    await harness.env.sleep(31)
+    await until(lambda: harness.stubs.records)
+    assert harness.stubs.records[0].record.status == RunStatus.TIMED_OUT
+
+
+async def test_schedule_gone_ends_the_workflow(harness: Harness) -> None:
+    harness.stubs.schedule_gone = True
+    handle = await harness.start(make_spec())
+    await harness.env.sleep(60)
+    await until(lambda: harness.stubs.tasks)
+    await send_result(handle, result_for(harness.stubs.tasks[0]))
+    assert await handle.result() is None
+
+
+async def test_stop_signal_ends_the_workflow(harness: Harness) -> None:
+    handle = await harness.start(make_spec())
+    await handle.signal(SIGNAL_STOP)
+    assert await handle.result() is None
+    assert harness.stubs.tasks == []
