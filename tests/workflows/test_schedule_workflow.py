@@ -12,7 +12,7 @@ from .conftest import Harness, make_spec, result_for, send_result, until
 
 async def test_fires_at_each_cron_time_and_records_the_result(harness: Harness) -> None:
     stubs = harness.stubs
-    handle = await harness.start(make_spec())
+    handle = await harness.start(make_spec(ttl_seconds=300))
     for fire in range(1, 3):
         await harness.env.sleep(60)
         await until(lambda fire=fire: len(stubs.tasks) == fire)

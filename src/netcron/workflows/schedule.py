@@ -74,6 +74,10 @@ class ScheduleWorkflow:
     def __init__(self) -> None:
         self._spec: RunSpec | None = None
         self._pending: dict[str, datetime] = {}
+        self._deadlines: dict[str, datetime] = {}
+        self._expired: set[str] = set()
+        self._waiting_on_deadline = False
+        self._wake_at: datetime | None = None
         self._results: dict[str, ResultMessage] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._woken = False
@@ -93,12 +97,13 @@ class ScheduleWorkflow:
             self._spec = schedule.spec
         self._last_fire_at = schedule.last_fire_at or workflow.now()
         while not self._done():
+            now = workflow.now()
+            self._expire(now)
             if not self.spec.is_active:
-                await self._sleep(None)
+                await self._sleep_until(None, now)
                 # A pause is not an outage: its fires are not caught up.
                 self._last_fire_at = max(self._last_fire_at, workflow.now())
                 continue
-            now = workflow.now()
             scan_from = max(self._last_fire_at, now - MISSED_SCAN_WINDOW)
             due = fire_times_between(self.spec.cron, self.spec.timezone, scan_from, now)
             if due:
@@ -113,17 +118,35 @@ class ScheduleWorkflow:
             self._next_fire_at = next_fire_time(
                 self.spec.cron, self.spec.timezone, self._last_fire_at
             )
-            await self._sleep((self._next_fire_at - now).total_seconds())
+            await self._sleep_until(self._next_fire_at, now)
         workflow.logger.info("schedule workflow ends", extra=self._ids())
 
     def _done(self) -> bool:
         return self._stopping or self._gone
 
-    async def _sleep(self, seconds: float | None) -> None:
-        """Wait for ``seconds`` (forever when None), or until a signal wakes the loop."""
+    async def _sleep_until(self, fire_at: datetime | None, now: datetime) -> None:
+        """One timer for the loop: until the next fire or the earliest run deadline.
+
+        Runs have no timers of their own; a run's TTL is checked when the loop wakes,
+        which saves two history events per run when fires come faster than the TTL.
+        A signal, or a run ending while the loop waits on its deadline, wakes it early.
+        """
+        deadlines = [at for run_id, at in self._deadlines.items() if run_id not in self._expired]
+        candidates = [at for at in (fire_at, *deadlines) if at is not None]
+        self._wake_at = min(candidates) if candidates else None
+        self._waiting_on_deadline = self._wake_at is not None and self._wake_at != fire_at
         self._woken = False
+        seconds = None
+        if self._wake_at is not None:
+            seconds = max((self._wake_at - now).total_seconds(), 0.001)
         with contextlib.suppress(TimeoutError):
             await workflow.wait_condition(lambda: self._woken or self._done(), timeout=seconds)
+        self._wake_at = None
+
+    def _expire(self, now: datetime) -> None:
+        for run_id, deadline in self._deadlines.items():
+            if deadline <= now:
+                self._expired.add(run_id)
 
     def _should_continue_as_new(self) -> bool:
         if self._pending or self._tasks:
@@ -190,16 +213,24 @@ class ScheduleWorkflow:
             error = f"task not published: {_cause(exc)}"
             await self._record(spec, self._final(task, RunStatus.FAILED, error))
             return
+        self._deadlines[run_id] = deadline
+        if self._wake_at is None or deadline < self._wake_at:
+            self._woken = True
         try:
-            remaining = max((deadline - workflow.now()).total_seconds(), 0.001)
-            await workflow.wait_condition(lambda: run_id in self._results, timeout=remaining)
-            record = self._from_result(task, self._results.pop(run_id))
-        except TimeoutError:
-            record = self._final(
-                task, RunStatus.TIMED_OUT, f"no result within ttl_seconds={spec.ttl_seconds}"
+            await workflow.wait_condition(
+                lambda: run_id in self._results or run_id in self._expired
             )
+            if run_id in self._results:
+                record = self._from_result(task, self._results.pop(run_id))
+            else:
+                error = f"no result within ttl_seconds={spec.ttl_seconds}"
+                record = self._final(task, RunStatus.TIMED_OUT, error)
         finally:
             self._pending.pop(run_id, None)
+            self._deadlines.pop(run_id, None)
+            self._expired.discard(run_id)
+            if self._waiting_on_deadline:
+                self._woken = True
         await self._record(spec, record)
 
     async def _skip(self, fires: list[datetime], reason: str) -> None:
