@@ -61,7 +61,7 @@ def setup_logging(level: str = "INFO", fmt: str = "plain", service: str | None =
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
-    for noisy in ("httpx", "httpcore", "asyncio", "temporalio.activity", "nats"):
+    for noisy in ("httpx", "httpcore", "asyncio", "temporalio.activity", "nats", "pgserver"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
     logging.getLogger("uvicorn.access").setLevel(logging.WARNING)
 

@@ -13,7 +13,6 @@ import os
 import socket
 from datetime import UTC, datetime
 
-import nats.errors
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from pydantic import ValidationError
@@ -77,7 +76,7 @@ class Executor:
                 continue
             try:
                 messages = await subscription.fetch(free, timeout=1)
-            except nats.errors.TimeoutError:
+            except TimeoutError:
                 continue
             except Exception as exc:
                 log.warning("fetching tasks failed: %r", exc)

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import logging
 
-import nats.errors
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from pydantic import ValidationError
@@ -52,7 +51,7 @@ class ResultsRelay:
         while not stop.is_set():
             try:
                 messages = await subscription.fetch(self.batch, timeout=1)
-            except nats.errors.TimeoutError:
+            except TimeoutError:
                 continue
             except Exception as exc:
                 log.warning("fetching results failed: %r", exc)
