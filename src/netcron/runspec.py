@@ -20,6 +20,7 @@ WORKFLOW_NAME = "ScheduleWorkflow"
 SIGNAL_UPDATE = "update"
 SIGNAL_RESULT = "result"
 SIGNAL_STOP = "stop"
+UPDATE_TRIGGER = "trigger"
 QUERY_STATE = "state"
 
 
@@ -50,6 +51,12 @@ class RunSpec(BaseModel):
     ttl_seconds: int = Field(300, ge=1)
     overlap: Literal["skip", "allow"] = "skip"
     starting_deadline_seconds: int = Field(60, ge=0)
+    retry_max_attempts: int = Field(
+        1, ge=1, le=10, description="Attempts per run, the first included."
+    )
+    retry_backoff_seconds: float = Field(
+        10.0, ge=0, description="Wait before the second attempt; doubles for each one after."
+    )
     device: DeviceTarget
     command: str = Field(description="The command text with its params filled in.")
     command_timeout: float = Field(30.0, gt=0)

@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import timedelta
 
 from netcron.runs import RunStatus
-from netcron.runspec import SIGNAL_STOP, SIGNAL_UPDATE
+from netcron.runspec import SIGNAL_STOP, SIGNAL_UPDATE, UPDATE_TRIGGER
 
-from .conftest import Harness, make_spec, result_for, send_result, until
+from .conftest import SCHEDULE_ID, Harness, make_spec, result_for, send_result, until
 
 
 async def test_fires_at_each_cron_time_and_records_the_result(harness: Harness) -> None:
@@ -140,3 +140,55 @@ async def test_stop_signal_ends_the_workflow(harness: Harness) -> None:
     await handle.signal(SIGNAL_STOP)
     assert await handle.result() is None
     assert harness.stubs.tasks == []
+
+
+async def test_trigger_runs_now_with_its_own_run_id(harness: Harness) -> None:
+    handle = await harness.start(make_spec(cron="0 0 1 1 *", ttl_seconds=300))
+    run_id = await handle.execute_update(UPDATE_TRIGGER, result_type=str)
+    assert run_id.startswith(f"{SCHEDULE_ID}:") and ":manual-" in run_id
+    await until(lambda: harness.stubs.tasks)
+    task = harness.stubs.tasks[0]
+    assert task.run_id == run_id
+    await send_result(handle, result_for(task))
+    await until(lambda: harness.stubs.records)
+    assert harness.stubs.records[0].record.status == RunStatus.SUCCEEDED
+
+
+async def test_a_failed_attempt_is_retried_after_its_backoff(harness: Harness) -> None:
+    spec = make_spec(
+        cron="0 0 1 1 *", ttl_seconds=300, retry_max_attempts=3, retry_backoff_seconds=10
+    )
+    handle = await harness.start(spec)
+    await handle.execute_update(UPDATE_TRIGGER, result_type=str)
+    await until(lambda: harness.stubs.tasks)
+    first = harness.stubs.tasks[0]
+    await send_result(handle, result_for(first, RunStatus.FAILED))
+    await until(lambda: harness.stubs.records)
+    interim = harness.stubs.records[0].record
+    assert (interim.status, interim.attempt) == (RunStatus.RUNNING, 1)
+    await harness.env.sleep(10)
+    await until(lambda: len(harness.stubs.tasks) == 2)
+    second = harness.stubs.tasks[1]
+    assert (second.run_id, second.attempt) == (first.run_id, 2)
+    await send_result(handle, result_for(first, RunStatus.FAILED))  # a stale attempt-1 result
+    await send_result(handle, result_for(second))
+    await until(lambda: len(harness.stubs.records) == 2)
+    final = harness.stubs.records[1].record
+    assert (final.status, final.attempt) == (RunStatus.SUCCEEDED, 2)
+
+
+async def test_retries_end_at_the_last_attempt(harness: Harness) -> None:
+    spec = make_spec(
+        cron="0 0 1 1 *", ttl_seconds=300, retry_max_attempts=2, retry_backoff_seconds=5
+    )
+    handle = await harness.start(spec)
+    await handle.execute_update(UPDATE_TRIGGER, result_type=str)
+    await until(lambda: harness.stubs.tasks)
+    await send_result(handle, result_for(harness.stubs.tasks[0], RunStatus.FAILED))
+    await harness.env.sleep(5)
+    await until(lambda: len(harness.stubs.tasks) == 2)
+    await send_result(handle, result_for(harness.stubs.tasks[1], RunStatus.FAILED))
+    await until(lambda: len(harness.stubs.records) == 2)
+    final = harness.stubs.records[1].record
+    assert (final.status, final.attempt) == (RunStatus.FAILED, 2)
+    assert len(harness.stubs.tasks) == 2

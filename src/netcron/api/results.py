@@ -72,16 +72,19 @@ def merge(row: CommandResult, record: RunRecord) -> bool:
 
     A status that would move the run backwards or replace a final one changes nothing
     but when and where the attempt started, if the row lacks them (a ``running`` that
-    arrives after the final result).
+    arrives after the final result). A later attempt of a run that has not ended
+    replaces the details of the one before it, so each retry shows on the run.
     """
-    moves = can_move(RunStatus(row.status), record.status)
-    for name in _FIELDS if moves else _FILL_INS:
+    current = RunStatus(row.status)
+    moves = can_move(current, record.status)
+    retried = not current.is_final and record.attempt > row.attempt
+    for name in _FIELDS if moves or retried else _FILL_INS:
         value = getattr(record, name)
-        if value is not None and (moves or getattr(row, name) is None):
+        if value is not None and (moves or retried or getattr(row, name) is None):
             setattr(row, name, value)
     if moves:
         row.status = record.status.value
-    return moves
+    return moves or retried
 
 
 async def record_run(

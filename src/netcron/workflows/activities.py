@@ -45,6 +45,7 @@ class ScheduleActivities:
                 command_id=task.command_id,
                 status=RunStatus.QUEUED,
                 scheduled_at=task.scheduled_at,
+                attempt=task.attempt,
                 command=task.command,
             ),
         )

@@ -26,6 +26,7 @@ with workflow.unsafe.imports_passed_through():
         SIGNAL_RESULT,
         SIGNAL_STOP,
         SIGNAL_UPDATE,
+        UPDATE_TRIGGER,
         WORKFLOW_NAME,
         RecordRequest,
         RunRecord,
@@ -71,10 +72,14 @@ def _cause(exc: BaseException) -> BaseException:
 class ScheduleWorkflow:
     """Fires one schedule for as long as it exists, from the run spec the api sends."""
 
-    def __init__(self) -> None:
-        self._spec: RunSpec | None = None
+    @workflow.init
+    def __init__(self, schedule: ScheduleInput) -> None:
+        # Set here, not in run(): signals and updates that arrive with the first task
+        # are handled before run() starts.
+        self._spec: RunSpec | None = schedule.spec
         self._pending: dict[str, datetime] = {}
         self._deadlines: dict[str, datetime] = {}
+        self._attempt: dict[str, int] = {}
         self._expired: set[str] = set()
         self._waiting_on_deadline = False
         self._wake_at: datetime | None = None
@@ -93,8 +98,6 @@ class ScheduleWorkflow:
 
     @workflow.run
     async def run(self, schedule: ScheduleInput) -> None:
-        if self._spec is None or schedule.spec.version > self._spec.version:
-            self._spec = schedule.spec
         self._last_fire_at = schedule.last_fire_at or workflow.now()
         while not self._done():
             now = workflow.now()
@@ -182,8 +185,8 @@ class ScheduleWorkflow:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _run(self, spec: RunSpec, scheduled_at: datetime) -> None:
-        run_id = run_id_for(spec.schedule_id, scheduled_at)
+    async def _run(self, spec: RunSpec, scheduled_at: datetime, run_id: str | None = None) -> None:
+        run_id = run_id or run_id_for(spec.schedule_id, scheduled_at)
         deadline = scheduled_at + timedelta(seconds=spec.ttl_seconds)
         task = TaskMessage(
             run_id=run_id,
@@ -202,36 +205,60 @@ class ScheduleWorkflow:
         )
         self._pending[run_id] = scheduled_at
         try:
-            await workflow.execute_local_activity(
-                "publish_task",
-                task,
-                schedule_to_close_timeout=max(deadline - workflow.now(), timedelta(seconds=1)),
-                **PUBLISH_OPTIONS,
-            )
-        except (ActivityError, ApplicationError) as exc:
-            self._pending.pop(run_id, None)
-            error = f"task not published: {_cause(exc)}"
-            await self._record(spec, self._final(task, RunStatus.FAILED, error))
-            return
-        self._deadlines[run_id] = deadline
-        if self._wake_at is None or deadline < self._wake_at:
-            self._woken = True
-        try:
-            await workflow.wait_condition(
-                lambda: run_id in self._results or run_id in self._expired
-            )
-            if run_id in self._results:
-                record = self._from_result(task, self._results.pop(run_id))
-            else:
-                error = f"no result within ttl_seconds={spec.ttl_seconds}"
-                record = self._final(task, RunStatus.TIMED_OUT, error)
+            record = await self._attempts(spec, task)
         finally:
             self._pending.pop(run_id, None)
+            self._attempt.pop(run_id, None)
             self._deadlines.pop(run_id, None)
             self._expired.discard(run_id)
+            self._results.pop(run_id, None)
             if self._waiting_on_deadline:
                 self._woken = True
         await self._record(spec, record)
+
+    async def _attempts(self, spec: RunSpec, task: TaskMessage) -> RunRecord:
+        """Publish and wait, retrying a failed attempt per the spec until the deadline."""
+        while True:
+            self._attempt[task.run_id] = task.attempt
+            try:
+                await workflow.execute_local_activity(
+                    "publish_task",
+                    task,
+                    schedule_to_close_timeout=max(
+                        task.deadline - workflow.now(), timedelta(seconds=1)
+                    ),
+                    **PUBLISH_OPTIONS,
+                )
+            except (ActivityError, ApplicationError) as exc:
+                return self._final(task, RunStatus.FAILED, f"task not published: {_cause(exc)}")
+            result = await self._result_of(task)
+            if result is None:
+                error = f"no result within ttl_seconds={spec.ttl_seconds}"
+                return self._final(task, RunStatus.TIMED_OUT, error)
+            backoff = timedelta(seconds=spec.retry_backoff_seconds * 2 ** (task.attempt - 1))
+            retry = (
+                result.status == RunStatus.FAILED
+                and task.attempt < spec.retry_max_attempts
+                and workflow.now() + backoff < task.deadline
+            )
+            if not retry:
+                return self._from_result(task, result)
+            failed = self._from_result(task, result).model_copy(
+                update={"status": RunStatus.RUNNING, "finished_at": None}
+            )
+            await self._record(spec, failed)
+            await workflow.sleep(backoff)
+            task = task.model_copy(update={"attempt": task.attempt + 1})
+
+    async def _result_of(self, task: TaskMessage) -> ResultMessage | None:
+        """The attempt's final result, or None once the run's deadline passed."""
+        run_id = task.run_id
+        if run_id not in self._deadlines:
+            self._deadlines[run_id] = task.deadline
+            if self._wake_at is None or task.deadline < self._wake_at:
+                self._woken = True
+        await workflow.wait_condition(lambda: run_id in self._results or run_id in self._expired)
+        return self._results.pop(run_id, None)
 
     async def _skip(self, fires: list[datetime], reason: str) -> None:
         spec = self.spec
@@ -309,14 +336,29 @@ class ScheduleWorkflow:
     @workflow.signal(name=SIGNAL_RESULT)
     def result(self, result: ResultMessage) -> None:
         """A run's final result (from the relay); one for no pending run is ignored."""
-        if result.run_id not in self._pending or not result.status.is_final:
+        current = self._attempt.get(result.run_id)
+        if current != result.attempt or not result.status.is_final:
             workflow.logger.info(
-                "ignoring %s result for a run that is not pending",
+                "ignoring %s result for a run or attempt that is not pending",
                 result.status.value,
                 extra=self._ids(result.run_id),
             )
             return
         self._results[result.run_id] = result
+
+    @workflow.update(name=UPDATE_TRIGGER)
+    def trigger(self) -> str:
+        """Run now, outside the cron; returns the new run's id (its own, never a fire's)."""
+        now = workflow.now()
+        run_id = f"{self.spec.schedule_id}:{int(now.timestamp())}:manual-{workflow.uuid4().hex[:8]}"
+        self._spawn(self._run(self.spec, now, run_id))
+        workflow.logger.info("run triggered by hand", extra=self._ids(run_id))
+        return run_id
+
+    @trigger.validator
+    def _trigger_allowed(self) -> None:
+        if self._done() or self._spec is None:
+            raise ApplicationError("the schedule is ending", type="ScheduleEnding")
 
     @workflow.signal(name=SIGNAL_STOP)
     def stop(self) -> None:
