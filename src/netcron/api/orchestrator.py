@@ -6,20 +6,23 @@ double that HTTP tests use when they are about HTTP behaviour, not Temporal.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from datetime import timedelta
 from typing import Protocol
 from uuid import UUID
 
 from temporalio.api.enums.v1 import WorkflowExecutionStatus
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowQueryRejectedError, WorkflowUpdateFailedError
 from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import RPCError, RPCStatusCode
 
 from netcron.config import Settings
 from netcron.runspec import (
+    QUERY_STATE,
     SIGNAL_UPDATE,
+    UPDATE_TRIGGER,
     WORKFLOW_NAME,
     RunSpec,
     ScheduleInput,
@@ -35,6 +38,10 @@ class OrchestratorUnavailable(RuntimeError):
     """Temporal could not be reached; nothing was changed there."""
 
 
+class WorkflowGone(RuntimeError):
+    """The schedule's workflow is not running (reconciliation will start it again)."""
+
+
 class Orchestrator(Protocol):
     async def start(self, schedule: ScheduleInput) -> str: ...
 
@@ -43,6 +50,12 @@ class Orchestrator(Protocol):
     async def stop(self, schedule_id: UUID) -> None: ...
 
     async def is_running(self, schedule_id: UUID) -> bool: ...
+
+    async def trigger(self, schedule_id: UUID) -> str: ...
+
+    async def spec_version(self, schedule_id: UUID) -> int | None: ...
+
+    async def running_schedules(self) -> set[UUID]: ...
 
     async def ready(self) -> bool: ...
 
@@ -120,6 +133,52 @@ class TemporalOrchestrator:
             == WorkflowExecutionStatus.WORKFLOW_EXECUTION_STATUS_RUNNING
         )
 
+    async def trigger(self, schedule_id: UUID) -> str:
+        """Run now through the workflow's ``trigger`` update; returns the new run id."""
+        handle = self.client.get_workflow_handle(workflow_id_for(schedule_id))
+        try:
+            run_id: str = await handle.execute_update(
+                UPDATE_TRIGGER, result_type=str, rpc_timeout=RPC_TIMEOUT
+            )
+        except WorkflowUpdateFailedError as exc:
+            raise WorkflowGone(f"{handle.id} refused the run: {exc.cause or exc}") from exc
+        except RPCError as exc:
+            if exc.status == RPCStatusCode.NOT_FOUND:
+                raise WorkflowGone(f"{handle.id} is not running") from exc
+            raise OrchestratorUnavailable(f"cannot reach {handle.id}: {exc}") from exc
+        except Exception as exc:
+            raise OrchestratorUnavailable(f"cannot reach {handle.id}: {exc}") from exc
+        return run_id
+
+    async def spec_version(self, schedule_id: UUID) -> int | None:
+        """The spec version the running workflow holds; None when it is not running."""
+        handle = self.client.get_workflow_handle(workflow_id_for(schedule_id))
+        try:
+            state = await handle.query(QUERY_STATE, result_type=dict, rpc_timeout=RPC_TIMEOUT)
+        except RPCError as exc:
+            if exc.status == RPCStatusCode.NOT_FOUND:
+                return None
+            raise OrchestratorUnavailable(str(exc)) from exc
+        except WorkflowQueryRejectedError:
+            return None
+        except Exception as exc:
+            raise OrchestratorUnavailable(str(exc)) from exc
+        version = state.get("version")
+        return int(version) if version is not None else None
+
+    async def running_schedules(self) -> set[UUID]:
+        """Schedule ids of every running ScheduleWorkflow (from Temporal's visibility)."""
+        query = f"WorkflowType = '{WORKFLOW_NAME}' AND ExecutionStatus = 'Running'"
+        found: set[UUID] = set()
+        try:
+            async for execution in self.client.list_workflows(query, rpc_timeout=RPC_TIMEOUT):
+                ident = execution.id.removeprefix("schedule-")
+                with contextlib.suppress(ValueError):
+                    found.add(UUID(ident))
+        except Exception as exc:
+            raise OrchestratorUnavailable(str(exc)) from exc
+        return found
+
     async def ready(self) -> bool:
         try:
             await self.client.service_client.check_health(timeout=timedelta(seconds=2))
@@ -140,6 +199,7 @@ class InMemoryOrchestrator:
         self.started: list[ScheduleInput] = []
         self.updated: list[RunSpec] = []
         self.stopped: list[UUID] = []
+        self.triggered: list[UUID] = []
 
     def _check(self) -> None:
         if not self.available:
@@ -164,6 +224,22 @@ class InMemoryOrchestrator:
     async def is_running(self, schedule_id: UUID) -> bool:
         self._check()
         return schedule_id in self.running
+
+    async def trigger(self, schedule_id: UUID) -> str:
+        self._check()
+        if schedule_id not in self.running:
+            raise WorkflowGone(f"schedule-{schedule_id} is not running")
+        self.triggered.append(schedule_id)
+        return f"{schedule_id}:0:manual-{len(self.triggered)}"
+
+    async def spec_version(self, schedule_id: UUID) -> int | None:
+        self._check()
+        spec = self.running.get(schedule_id)
+        return spec.version if spec else None
+
+    async def running_schedules(self) -> set[UUID]:
+        self._check()
+        return set(self.running)
 
     async def ready(self) -> bool:
         return self.available

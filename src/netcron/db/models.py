@@ -89,6 +89,12 @@ class Schedule(Timestamped, Base):
     ttl_seconds: Mapped[int] = mapped_column(Integer, nullable=False, default=300)
     overlap: Mapped[str] = mapped_column(String(16), nullable=False, default="skip")
     starting_deadline_seconds: Mapped[int] = mapped_column(Integer, nullable=False, default=60)
+    retry_max_attempts: Mapped[int] = mapped_column(
+        Integer, nullable=False, default=1, server_default="1"
+    )
+    retry_backoff_seconds: Mapped[float] = mapped_column(
+        Float, nullable=False, default=10.0, server_default="10"
+    )
     spec_version: Mapped[int] = mapped_column(Integer, nullable=False, default=1)
     workflow_id: Mapped[str] = mapped_column(String(128), nullable=False)
 
@@ -100,6 +106,7 @@ class CommandResult(Timestamped, Base):
     __table_args__ = (
         Index("ix_command_results_device_scheduled", "device_id", "scheduled_at"),
         Index("ix_command_results_schedule_scheduled", "schedule_id", "scheduled_at"),
+        Index("ix_command_results_command_scheduled", "command_id", "scheduled_at"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
