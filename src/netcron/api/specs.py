@@ -1,0 +1,94 @@
+"""Run specs: the snapshot each schedule's workflow fires from, built and pushed by the api.
+
+The database is the source of truth. A change commits first, then its new spec goes to
+the running workflow; when Temporal cannot take it, reconciliation carries it later
+(the workflow's spec version is behind the row's, which is what it looks for).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+from sqlalchemy import ColumnElement, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from netcron.api.errors import FieldInvalid
+from netcron.api.orchestrator import Orchestrator, OrchestratorUnavailable
+from netcron.db.models import Command, Device, Schedule
+from netcron.render import RenderError, render
+from netcron.runspec import DeviceTarget, RunSpec
+
+log = logging.getLogger(__name__)
+
+
+def rendered_command(command: Command, params: dict[str, str]) -> str:
+    try:
+        return render(command.text, {**command.params, **params})
+    except RenderError as exc:
+        raise FieldInvalid(f"params.{exc.param}", str(exc)) from None
+
+
+def build_spec(schedule: Schedule, device: Device, command: Command) -> RunSpec:
+    """The snapshot the workflow fires from: it needs neither the api nor the database."""
+    return RunSpec(
+        version=schedule.spec_version,
+        schedule_id=schedule.id,
+        device_id=device.id,
+        command_id=command.id,
+        cron=schedule.cron,
+        timezone=schedule.timezone,
+        is_active=schedule.is_active,
+        ttl_seconds=schedule.ttl_seconds,
+        overlap="allow" if schedule.overlap == "allow" else "skip",
+        starting_deadline_seconds=schedule.starting_deadline_seconds,
+        retry_max_attempts=schedule.retry_max_attempts,
+        retry_backoff_seconds=schedule.retry_backoff_seconds,
+        device=DeviceTarget(
+            host=device.host,
+            port=device.port,
+            platform=device.platform,
+            username=device.username,
+            credentials=device.credentials,
+        ),
+        command=rendered_command(command, schedule.params),
+        command_timeout=command.timeout,
+    )
+
+
+async def current_specs(
+    session: AsyncSession, where: ColumnElement[bool], *, bump: bool = False
+) -> list[RunSpec]:
+    """Specs of the schedules matching ``where``; ``bump`` marks them changed (new version)."""
+    rows = await session.execute(
+        select(Schedule, Device, Command)
+        .join(Device, Schedule.device_id == Device.id)
+        .join(Command, Schedule.command_id == Command.id)
+        .where(where)
+        .order_by(Schedule.id)
+    )
+    specs = []
+    for schedule, device, command in rows.tuples():
+        if bump:
+            schedule.spec_version += 1
+        specs.append(build_spec(schedule, device, command))
+    if bump:
+        await session.flush()
+    return specs
+
+
+async def push_specs(orchestrator: Orchestrator, specs: Sequence[RunSpec]) -> bool:
+    """Send committed specs to their workflows; False when reconciliation must finish it."""
+    delivered = True
+    for spec in specs:
+        try:
+            await orchestrator.update(spec)
+        except OrchestratorUnavailable as exc:
+            delivered = False
+            log.warning(
+                "spec v%d not delivered (%s); reconciliation will deliver it",
+                spec.version,
+                exc,
+                extra={"schedule_id": spec.schedule_id},
+            )
+    return delivered
