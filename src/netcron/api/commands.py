@@ -11,11 +11,12 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_vali
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from netcron.api.deps import SessionDep
+from netcron.api.deps import OrchestratorDep, SessionDep
 from netcron.api.devices import Name, get_device
 from netcron.api.errors import NotFound
 from netcron.api.pagination import Limit, Offset, Page
-from netcron.db.models import Command
+from netcron.api.specs import current_specs, push_specs, stop_workflows
+from netcron.db.models import Command, Schedule
 from netcron.render import RenderError, check_value
 
 router = APIRouter(prefix="/devices/{device_id}/commands", tags=["commands"])
@@ -34,6 +35,14 @@ def validate_params(params: dict[str, str]) -> dict[str, str]:
     return params
 
 
+def one_line(value: str) -> str:
+    if not value.strip():
+        raise ValueError("command text is blank")
+    if "\n" in value or "\r" in value or "\x00" in value:
+        raise ValueError("command text must be a single line")
+    return value
+
+
 class CommandCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -44,13 +53,27 @@ class CommandCreate(BaseModel):
 
     _params = field_validator("params")(validate_params)
 
-    @field_validator("text")
+    _text = field_validator("text")(one_line)
+
+
+class CommandUpdate(BaseModel):
+    """Change a command; its schedules run the new text from their next fire."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: Name | None = None
+    text: str | None = Field(None, min_length=1, max_length=4096)
+    params: Params | None = None
+    timeout: float | None = Field(None, gt=0, le=3600)
+
+    _params = field_validator("params")(lambda value: validate_params(value) if value else value)
+    _text = field_validator("text")(one_line)
+
+    @field_validator("*", mode="before")
     @classmethod
-    def _one_line(cls, value: str) -> str:
-        if not value.strip():
-            raise ValueError("command text is blank")
-        if "\n" in value or "\r" in value or "\x00" in value:
-            raise ValueError("command text must be a single line")
+    def _not_null(cls, value: object) -> object:
+        if value is None:
+            raise ValueError("may not be null; leave the field out to keep its value")
         return value
 
 
@@ -122,3 +145,32 @@ async def list_commands(
 @router.get("/{command_id}", response_model=CommandRead)
 async def read_command(device_id: uuid.UUID, command_id: uuid.UUID, session: SessionDep) -> Command:
     return await get_command(session, device_id, command_id)
+
+
+@router.patch("/{command_id}", response_model=CommandRead)
+async def update_command(
+    device_id: uuid.UUID,
+    command_id: uuid.UUID,
+    body: CommandUpdate,
+    session: SessionDep,
+    orchestrator: OrchestratorDep,
+) -> Command:
+    command = await get_command(session, device_id, command_id)
+    for name in body.model_fields_set:
+        setattr(command, name, getattr(body, name))
+    specs = await current_specs(session, Schedule.command_id == command_id, bump=True)
+    await session.commit()
+    await push_specs(orchestrator, specs)
+    await session.refresh(command)
+    return command
+
+
+@router.delete("/{command_id}", status_code=status.HTTP_204_NO_CONTENT)
+async def delete_command(
+    device_id: uuid.UUID, command_id: uuid.UUID, session: SessionDep, orchestrator: OrchestratorDep
+) -> Response:
+    command = await get_command(session, device_id, command_id)
+    ids = list(await session.scalars(select(Schedule.id).where(Schedule.command_id == command_id)))
+    await stop_workflows(orchestrator, ids, "command")
+    await session.delete(command)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -16,9 +16,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from netcron.api.deps import CipherDep, OrchestratorDep, SessionDep
-from netcron.api.errors import Conflict, NotFound, ServiceUnavailable
-from netcron.api.orchestrator import OrchestratorUnavailable
+from netcron.api.errors import Conflict, NotFound
 from netcron.api.pagination import Limit, Offset, Page
+from netcron.api.specs import current_specs, push_specs, stop_workflows
 from netcron.crypto import Credentials
 from netcron.db.models import Device, Schedule
 
@@ -94,6 +94,36 @@ class DeviceCreate(BaseModel):
         )
 
 
+class DeviceUpdate(BaseModel):
+    """Change a device. A credential set to null is removed; one left out is kept."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: Name | None = None
+    host: str | None = Field(None, max_length=255)
+    port: int | None = Field(None, ge=1, le=65535)
+    platform: str | None = None
+    username: str | None = Field(None, max_length=128)
+    password: str | None = Field(None, max_length=1024, json_schema_extra={"writeOnly": True})
+    private_key: str | None = Field(None, max_length=16384, json_schema_extra={"writeOnly": True})
+    enable_secret: str | None = Field(None, max_length=1024, json_schema_extra={"writeOnly": True})
+    labels: dict[Annotated[str, StringConstraints(min_length=1, max_length=64)], Label] | None = (
+        Field(None, max_length=64)
+    )
+
+    _host = field_validator("host")(lambda value: validate_host(value) if value else value)
+    _platform = field_validator("platform")(
+        lambda value: validate_platform(value) if value else value
+    )
+
+    @field_validator("name", "host", "port", "platform", "labels", mode="before")
+    @classmethod
+    def _not_null(cls, value: object) -> object:
+        if value is None:
+            raise ValueError("may not be null; leave the field out to keep its value")
+        return value
+
+
 class DeviceRead(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
@@ -167,6 +197,40 @@ async def read_device(device_id: uuid.UUID, session: SessionDep) -> Device:
     return await get_device(session, device_id)
 
 
+@router.patch("/{device_id}", response_model=DeviceRead)
+async def update_device(
+    device_id: uuid.UUID,
+    body: DeviceUpdate,
+    session: SessionDep,
+    cipher: CipherDep,
+    orchestrator: OrchestratorDep,
+) -> Device:
+    """Change a device; its schedules reach it at the new address from their next fire."""
+    device = await get_device(session, device_id)
+    given = body.model_fields_set
+    for name in given & {"name", "host", "port", "platform", "username", "labels"}:
+        setattr(device, name, getattr(body, name))
+    secrets = given & {"password", "private_key", "enable_secret"}
+    if secrets:
+        credentials = cipher.decrypt(device.credentials).model_copy(
+            update={name: getattr(body, name) for name in secrets}
+        )
+        device.credentials = cipher.encrypt(credentials)
+        device.has_password = credentials.password is not None
+        device.has_private_key = credentials.private_key is not None
+        device.has_enable_secret = credentials.enable_secret is not None
+    try:
+        await session.flush()
+    except IntegrityError:
+        raise Conflict(f"a device named {body.name!r} already exists") from None
+    specs = await current_specs(session, Schedule.device_id == device_id, bump=True)
+    await session.commit()
+    await push_specs(orchestrator, specs)
+    await session.refresh(device)
+    log.info("updated device: %s", ", ".join(sorted(given)), extra={"device_id": device_id})
+    return device
+
+
 @router.delete("/{device_id}", status_code=status.HTTP_204_NO_CONTENT)
 async def delete_device(
     device_id: uuid.UUID, session: SessionDep, orchestrator: OrchestratorDep
@@ -176,13 +240,7 @@ async def delete_device(
     schedule_ids = list(
         await session.scalars(select(Schedule.id).where(Schedule.device_id == device_id))
     )
-    try:
-        for schedule_id in schedule_ids:
-            await orchestrator.stop(schedule_id)
-    except OrchestratorUnavailable as exc:
-        raise ServiceUnavailable(
-            f"cannot stop the device's schedules, so the device was kept: {exc}"
-        ) from None
+    await stop_workflows(orchestrator, schedule_ids, "device")
     await session.delete(device)
     log.info(
         "deleted device %s and %d schedule(s)",

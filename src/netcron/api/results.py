@@ -5,8 +5,9 @@ from __future__ import annotations
 import logging
 import uuid
 from datetime import datetime
+from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert
@@ -14,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from netcron.api.deps import SessionDep, SettingsDep
 from netcron.api.devices import get_device
-from netcron.api.errors import NotFound
+from netcron.api.errors import FieldInvalid, NotFound
 from netcron.api.pagination import Limit, Offset, Page
 from netcron.db.models import CommandResult, Schedule
 from netcron.runs import RunStatus, can_move
@@ -151,15 +152,29 @@ async def list_results(
     limit: Limit = 50,
     offset: Offset = 0,
     schedule_id: uuid.UUID | None = Query(None, description="Only this schedule's runs."),
+    command_id: uuid.UUID | None = Query(None, description="Only this command's runs."),
     status: RunStatus | None = Query(None, description="Only runs in this status."),
+    since: datetime | None = Query(None, description="Scheduled at or after (ISO 8601)."),
+    until: datetime | None = Query(None, description="Scheduled before (ISO 8601)."),
 ) -> Page[ResultRead]:
     """The device's run history, newest first."""
     await get_device(session, device_id)
     conditions = [CommandResult.device_id == device_id]
     if schedule_id is not None:
         conditions.append(CommandResult.schedule_id == schedule_id)
+    if command_id is not None:
+        conditions.append(CommandResult.command_id == command_id)
     if status is not None:
         conditions.append(CommandResult.status == status.value)
+    for bound in (since, until):
+        if bound is not None and bound.tzinfo is None:
+            raise FieldInvalid(
+                "since" if bound is since else "until", "give a timezone (Z or ±hh:mm)"
+            )
+    if since is not None:
+        conditions.append(CommandResult.scheduled_at >= since)
+    if until is not None:
+        conditions.append(CommandResult.scheduled_at < until)
     total = (
         await session.scalar(select(func.count()).select_from(CommandResult).where(*conditions))
         or 0
@@ -177,3 +192,19 @@ async def list_results(
         limit=limit,
         offset=offset,
     )
+
+
+@router.get("/results/{run_id}", response_model=ResultRead)
+async def read_result(
+    device_id: uuid.UUID, run_id: Annotated[str, Path(max_length=200)], session: SessionDep
+) -> CommandResult:
+    """One run, by the id the schedule (or a run-now request) gave it."""
+    await get_device(session, device_id)
+    row = await session.scalar(
+        select(CommandResult).where(
+            CommandResult.run_id == run_id, CommandResult.device_id == device_id
+        )
+    )
+    if row is None:
+        raise NotFound("run", run_id)
+    return row

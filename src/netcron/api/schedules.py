@@ -18,7 +18,7 @@ from netcron.api.deps import OrchestratorDep, SessionDep
 from netcron.api.errors import Conflict, NotFound, ServiceUnavailable
 from netcron.api.orchestrator import OrchestratorUnavailable, WorkflowGone
 from netcron.api.pagination import Limit, Offset, Page
-from netcron.api.specs import build_spec, current_specs, push_specs
+from netcron.api.specs import build_spec, current_specs, push_specs, stop_workflows
 from netcron.cron import (
     InvalidCron,
     InvalidTimezone,
@@ -350,13 +350,3 @@ async def run_now(
     response.headers["Location"] = url
     log.info("run requested by hand", extra={"schedule_id": schedule_id, "run_id": run_id})
     return RunAccepted(run_id=run_id, results_url=url)
-
-
-async def stop_workflows(orchestrator: OrchestratorDep, ids: list[uuid.UUID], what: str) -> None:
-    try:
-        for schedule_id in ids:
-            await orchestrator.stop(schedule_id)
-    except OrchestratorUnavailable as exc:
-        raise ServiceUnavailable(
-            f"cannot stop the schedules' workflows, so the {what} was kept: {exc}"
-        ) from None

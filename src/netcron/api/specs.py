@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from uuid import UUID
 
 from sqlalchemy import ColumnElement, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from netcron.api.errors import FieldInvalid
+from netcron.api.errors import FieldInvalid, ServiceUnavailable
 from netcron.api.orchestrator import Orchestrator, OrchestratorUnavailable
 from netcron.db.models import Command, Device, Schedule
 from netcron.render import RenderError, render
@@ -92,3 +93,14 @@ async def push_specs(orchestrator: Orchestrator, specs: Sequence[RunSpec]) -> bo
                 extra={"schedule_id": spec.schedule_id},
             )
     return delivered
+
+
+async def stop_workflows(orchestrator: Orchestrator, ids: Sequence[UUID], what: str) -> None:
+    """End the workflows before their rows go: nothing may fire for what is deleted."""
+    try:
+        for schedule_id in ids:
+            await orchestrator.stop(schedule_id)
+    except OrchestratorUnavailable as exc:
+        raise ServiceUnavailable(
+            f"cannot stop the schedules' workflows, so the {what} was kept: {exc}"
+        ) from None
