@@ -55,6 +55,9 @@ class Settings(BaseSettings):
         0.0, ge=0, le=1, description="Emulated command: share of runs that fail (0..1)."
     )
     output_max_bytes: int = Field(1_048_576, ge=1024, description="Output kept per run (bytes).")
+    reconcile_interval: float = Field(
+        60, ge=0, description="Seconds between reconciliations of schedules (0: only at start)."
+    )
     connect_timeout: float = Field(
         0, ge=0, description="Give up on a dependency at start after this many seconds (0: never)."
     )

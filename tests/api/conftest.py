@@ -40,7 +40,7 @@ def orchestrator() -> InMemoryOrchestrator:
 
 @pytest.fixture
 async def app(settings: Settings, orchestrator: InMemoryOrchestrator) -> AsyncIterator[FastAPI]:
-    application = create_app(settings, orchestrator=orchestrator)
+    application = create_app(settings, orchestrator=orchestrator, reconcile=False)
     async with application.router.lifespan_context(application):
         async with application.state.engine.begin() as connection:
             await connection.execute(

@@ -14,6 +14,7 @@ from netcron import __version__
 from netcron.api import commands, devices, health, results, schedules
 from netcron.api.errors import install_error_handlers
 from netcron.api.orchestrator import Orchestrator, TemporalOrchestrator
+from netcron.api.reconcile import reconcile_forever
 from netcron.broker.jetstream import connect_nats
 from netcron.config import Settings
 from netcron.crypto import CredentialCipher
@@ -22,7 +23,9 @@ from netcron.db.session import create_engine, create_sessionmaker
 log = logging.getLogger(__name__)
 
 
-def create_app(settings: Settings, orchestrator: Orchestrator | None = None) -> FastAPI:
+def create_app(
+    settings: Settings, orchestrator: Orchestrator | None = None, *, reconcile: bool = True
+) -> FastAPI:
     """The api; pass ``orchestrator`` to replace Temporal (tests about HTTP behaviour)."""
     cipher = CredentialCipher(settings.secret_key)
 
@@ -34,11 +37,14 @@ def create_app(settings: Settings, orchestrator: Orchestrator | None = None) -> 
         app.state.sessionmaker = create_sessionmaker(app.state.engine)
         app.state.orchestrator = orchestrator or await TemporalOrchestrator.connect(settings)
         app.state.nats = None
-        nats_task = asyncio.create_task(_connect_nats(app, settings))
+        background = [asyncio.create_task(_connect_nats(app, settings))]
+        if reconcile:
+            background.append(asyncio.create_task(_reconcile(app, settings)))
         try:
             yield
         finally:
-            nats_task.cancel()
+            for task in background:
+                task.cancel()
             if app.state.nats is not None:
                 await app.state.nats.close()
             await app.state.orchestrator.close()
@@ -61,6 +67,13 @@ async def _connect_nats(app: FastAPI, settings: Settings) -> None:
     """In the background: the api serves while NATS is down, and /ready says so."""
     with contextlib.suppress(asyncio.CancelledError):
         app.state.nats = await connect_nats(settings.nats_url, "netcron-api")
+
+
+async def _reconcile(app: FastAPI, settings: Settings) -> None:
+    with contextlib.suppress(asyncio.CancelledError):
+        await reconcile_forever(
+            app.state.sessionmaker, app.state.orchestrator, settings.reconcile_interval
+        )
 
 
 def run_api(settings: Settings) -> None:
