@@ -69,7 +69,7 @@ async def current_specs(
         .order_by(Schedule.id)
     )
     specs = []
-    for schedule, device, command in rows.tuples():
+    for schedule, device, command in rows:
         if bump:
             schedule.spec_version += 1
         specs.append(build_spec(schedule, device, command))
