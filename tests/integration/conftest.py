@@ -29,6 +29,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory, secret_key: str) -> Iterator
             "NETCRON_EMULATED_DELAY_MIN": "0.05",
             "NETCRON_EMULATED_DELAY_MAX": "0.1",
             "NETCRON_LOG_LEVEL": "DEBUG",
+            "NETCRON_RECONCILE_INTERVAL": "2",
         },
     )
     try:
