@@ -158,3 +158,43 @@ async def test_results_bad_filter_is_422(
 async def test_results_of_unknown_device_is_404(client: httpx.AsyncClient) -> None:
     response = await client.get("/devices/00000000-0000-0000-0000-000000000000/results")
     assert response.status_code == 404
+
+
+async def test_cursor_pages_are_stable_while_runs_are_recorded(
+    client: httpx.AsyncClient, schedule: dict[str, Any]
+) -> None:
+    for minute in range(5):
+        await _post(
+            client, schedule, _record(schedule, "succeeded", BASE + timedelta(minutes=minute))
+        )
+    first = await _results(client, schedule["device_id"], limit=2)
+    await _post(client, schedule, _record(schedule, "succeeded", BASE + timedelta(minutes=9)))
+    second = await _results(client, schedule["device_id"], limit=2, cursor=first["next_cursor"])
+    times = [datetime.fromisoformat(item["scheduled_at"]) for item in second["items"]]
+    assert times == [BASE + timedelta(minutes=2), BASE + timedelta(minutes=1)]
+    last = await _results(client, schedule["device_id"], limit=2, cursor=second["next_cursor"])
+    assert len(last["items"]) == 1
+    assert last["next_cursor"] is None
+
+
+async def test_a_bad_cursor_is_422(client: httpx.AsyncClient, schedule: dict[str, Any]) -> None:
+    response = await client.get(f"/devices/{schedule['device_id']}/results", params={"cursor": "x"})
+    assert response.status_code == 422
+    assert response.json()["errors"][0]["field"] == "cursor"
+
+
+async def test_results_filter_by_time_range(
+    client: httpx.AsyncClient, schedule: dict[str, Any]
+) -> None:
+    for minute in range(4):
+        await _post(
+            client, schedule, _record(schedule, "succeeded", BASE + timedelta(minutes=minute))
+        )
+    page = await _results(
+        client,
+        schedule["device_id"],
+        since=(BASE + timedelta(minutes=1)).isoformat(),
+        until=(BASE + timedelta(minutes=3)).isoformat(),
+        command_id=schedule["command_id"],
+    )
+    assert page["total"] == 2

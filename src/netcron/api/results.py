@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import json
 import logging
 import uuid
 from datetime import datetime
@@ -9,7 +11,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel, ConfigDict
-from sqlalchemy import func, select
+from sqlalchemy import func, select, tuple_
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -58,6 +60,27 @@ class ResultRead(BaseModel):
     command: str | None
     created_at: datetime
     updated_at: datetime
+
+
+class ResultPage(Page[ResultRead]):
+    next_cursor: str | None = None
+
+
+def encode_cursor(last: ResultRead) -> str:
+    """Where the next page starts: after this run, whatever was recorded since."""
+    raw = json.dumps([last.scheduled_at.isoformat(), last.run_id]).encode()
+    return base64.urlsafe_b64encode(raw).decode()
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, str]:
+    try:
+        at, run_id = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+        moment = datetime.fromisoformat(at)
+        if moment.tzinfo is None:
+            raise ValueError("naive time")
+        return moment, str(run_id)
+    except (ValueError, TypeError):
+        raise FieldInvalid("cursor", "not a cursor this api gave out") from None
 
 
 def cap_output(record: RunRecord, limit: int) -> RunRecord:
@@ -145,7 +168,7 @@ async def post_result(
     )
 
 
-@router.get("/results", response_model=Page[ResultRead])
+@router.get("/results", response_model=ResultPage)
 async def list_results(
     device_id: uuid.UUID,
     session: SessionDep,
@@ -156,7 +179,10 @@ async def list_results(
     status: RunStatus | None = Query(None, description="Only runs in this status."),
     since: datetime | None = Query(None, description="Scheduled at or after (ISO 8601)."),
     until: datetime | None = Query(None, description="Scheduled before (ISO 8601)."),
-) -> Page[ResultRead]:
+    cursor: str | None = Query(
+        None, max_length=512, description="next_cursor of the previous page (stable paging)."
+    ),
+) -> ResultPage:
     """The device's run history, newest first."""
     await get_device(session, device_id)
     conditions = [CommandResult.device_id == device_id]
@@ -175,9 +201,14 @@ async def list_results(
         conditions.append(CommandResult.scheduled_at >= since)
     if until is not None:
         conditions.append(CommandResult.scheduled_at < until)
+    filtered = list(conditions)
+    if cursor is not None:
+        after_at, after_run = decode_cursor(cursor)
+        conditions.append(
+            tuple_(CommandResult.scheduled_at, CommandResult.run_id) < tuple_(after_at, after_run)
+        )
     total = (
-        await session.scalar(select(func.count()).select_from(CommandResult).where(*conditions))
-        or 0
+        await session.scalar(select(func.count()).select_from(CommandResult).where(*filtered)) or 0
     )
     rows = await session.scalars(
         select(CommandResult)
@@ -186,12 +217,9 @@ async def list_results(
         .limit(limit)
         .offset(offset)
     )
-    return Page(
-        items=[ResultRead.model_validate(row) for row in rows],
-        total=total,
-        limit=limit,
-        offset=offset,
-    )
+    items = [ResultRead.model_validate(row) for row in rows]
+    next_cursor = encode_cursor(items[-1]) if len(items) == limit else None
+    return ResultPage(items=items, total=total, limit=limit, offset=offset, next_cursor=next_cursor)
 
 
 @router.get("/results/{run_id}", response_model=ResultRead)
