@@ -84,10 +84,11 @@ def cmd_dev(args: argparse.Namespace) -> int:
         if args.demo:
             from netcron.demo import create_demo
 
-            asyncio.run(create_demo(stack.api_url))
+            asyncio.run(create_demo(stack.api_url, stack.api_key))
         print(
             f"netcron is ready in {took:.1f}s — API docs: {stack.api_url}/docs"
-            f" · Temporal UI: {stack.ui_url} · data: {stack.data_dir}",
+            f" · Temporal UI: {stack.ui_url} · API key: {stack.api_key}"
+            f" · data: {stack.data_dir}",
             flush=True,
         )
         while not stopping:

@@ -31,7 +31,12 @@ class Settings(BaseSettings):
     )
     api_host: str = Field("0.0.0.0", description="Address the api listens on.")
     api_port: int = Field(8000, ge=1, le=65535, description="Port the api listens on.")
-    api_keys: str = Field("", description="API keys, comma-separated (reserved for auth).")
+    api_keys: str = Field(
+        "", description="API keys: comma-separated `key` or `name:key:read+write+results`."
+    )
+    api_key: str = Field(
+        "", description="Key the worker presents to the api (default: one with `results`)."
+    )
     secret_key: str = Field(
         "",
         description="Fernet keys, comma-separated, newest first; they encrypt device credentials.",
@@ -69,6 +74,12 @@ class Settings(BaseSettings):
         if level not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
             raise ValueError(f"unknown log level {value!r}")
         return level
+
+    def client_api_key(self) -> str | None:
+        """The key this service presents to the api."""
+        from netcron.apikeys import key_for_scope
+
+        return self.api_key or key_for_scope(self.api_keys, "results")
 
 
 @lru_cache

@@ -19,9 +19,10 @@ DEMO_DEVICE = {
 }
 
 
-async def create_demo(api_url: str) -> str:
+async def create_demo(api_url: str, api_key: str) -> str:
     """Create (or find) the demo objects; return the device id."""
-    async with httpx.AsyncClient(base_url=api_url, timeout=10) as client:
+    headers = {"X-API-Key": api_key}
+    async with httpx.AsyncClient(base_url=api_url, timeout=10, headers=headers) as client:
         found = await client.get("/devices", params={"limit": 500})
         found.raise_for_status()
         for device in found.json()["items"]:

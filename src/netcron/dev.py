@@ -13,11 +13,13 @@ import logging
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
 
+from netcron.apikeys import generate_api_key
 from netcron.config import Settings
 from netcron.crypto import generate_key
 from netcron.devstack import (
@@ -35,12 +37,12 @@ log = logging.getLogger(__name__)
 SERVICES = ("api", "worker", "executor")
 
 
-def load_or_create_secret(path: Path) -> str:
-    """The data dir's Fernet key, generated on first use and kept owner-only."""
+def load_or_create_secret(path: Path, generate: Callable[[], str] = generate_key) -> str:
+    """A secret kept in the data dir (owner-only), generated on first use."""
     if path.exists():
         return path.read_text().strip()
     path.parent.mkdir(parents=True, exist_ok=True)
-    key = generate_key()
+    key = generate()
     path.write_text(key + "\n")
     path.chmod(0o600)
     return key
@@ -61,6 +63,7 @@ class DevStack:
     temporal: EmbeddedTemporal | None = field(default=None, init=False)
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict, init=False)
     env: dict[str, str] = field(default_factory=dict, init=False)
+    api_key: str = field(default="", init=False, repr=False)
 
     @property
     def api_url(self) -> str:
@@ -94,6 +97,10 @@ class DevStack:
         overrides["temporal_namespace"] = self.settings.temporal_namespace
         secret = self.settings.secret_key or load_or_create_secret(self.data_dir / "secret.key")
         overrides["secret_key"] = secret
+        self.api_key = self.settings.client_api_key() or load_or_create_secret(
+            self.data_dir / "api.key", generate_api_key
+        )
+        overrides["api_keys"] = self.settings.api_keys or self.api_key
         self.env = service_env(**overrides) | self.service_env
         return overrides
 
@@ -135,7 +142,9 @@ class DevStack:
         """Wait until the api is ready and a worker and an executor are polling for work."""
         deadline = time.monotonic() + timeout
         waiting = "the api"
-        async with httpx.AsyncClient(base_url=self.api_url, timeout=2) as client:
+        async with httpx.AsyncClient(
+            base_url=self.api_url, timeout=2, headers={"X-API-Key": self.api_key}
+        ) as client:
             while time.monotonic() < deadline:
                 dead = self.dead_services()
                 if dead:

@@ -15,6 +15,10 @@ from netcron.api.orchestrator import InMemoryOrchestrator
 from netcron.config import Settings
 from netcron.db.migrate import upgrade
 
+ADMIN_KEY = "admin-key-0123456789"
+READ_KEY = "read-key-0123456789"
+WORKER_KEY = "worker-key-0123456789"
+
 
 @pytest.fixture(scope="session")
 def migrated_url(postgres_url: str) -> str:
@@ -30,6 +34,7 @@ def settings(migrated_url: str, secret_key: str) -> Settings:
         secret_key=secret_key,
         nats_url="nats://127.0.0.1:1",
         output_max_bytes=2048,
+        api_keys=f"admin:{ADMIN_KEY}:read+write+results,reader:{READ_KEY}:read,worker:{WORKER_KEY}:results",
     )
 
 
@@ -52,7 +57,10 @@ async def app(settings: Settings, orchestrator: InMemoryOrchestrator) -> AsyncIt
 @pytest.fixture
 async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://netcron.test") as http:
+    headers = {"X-API-Key": ADMIN_KEY}
+    async with httpx.AsyncClient(
+        transport=transport, base_url="http://netcron.test", headers=headers
+    ) as http:
         yield http
 
 

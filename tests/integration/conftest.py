@@ -50,7 +50,8 @@ def _print_logs(log_dir: Path) -> None:
 
 @pytest.fixture(scope="session")
 async def api(stack: DevStack) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=stack.api_url, timeout=10) as client:
+    headers = {"X-API-Key": stack.api_key}
+    async with httpx.AsyncClient(base_url=stack.api_url, timeout=10, headers=headers) as client:
         yield client
 
 

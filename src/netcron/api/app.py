@@ -15,6 +15,7 @@ from netcron.api import commands, devices, health, results, schedules
 from netcron.api.errors import install_error_handlers
 from netcron.api.orchestrator import Orchestrator, TemporalOrchestrator
 from netcron.api.reconcile import reconcile_forever
+from netcron.apikeys import parse_api_keys
 from netcron.broker.jetstream import connect_nats
 from netcron.config import Settings
 from netcron.crypto import CredentialCipher
@@ -28,11 +29,15 @@ def create_app(
 ) -> FastAPI:
     """The api; pass ``orchestrator`` to replace Temporal (tests about HTTP behaviour)."""
     cipher = CredentialCipher(settings.secret_key)
+    api_keys = parse_api_keys(settings.api_keys)
+    if not api_keys:
+        log.warning("NETCRON_API_KEYS is empty: every request but /health and /ready is refused")
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.settings = settings
         app.state.cipher = cipher
+        app.state.api_keys = api_keys
         app.state.engine = create_engine(settings.database_url)
         app.state.sessionmaker = create_sessionmaker(app.state.engine)
         app.state.orchestrator = orchestrator or await TemporalOrchestrator.connect(settings)

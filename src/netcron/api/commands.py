@@ -6,11 +6,12 @@ import uuid
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Response, status
+from fastapi import APIRouter, Depends, Response, status
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from netcron.api.auth import read_or_write
 from netcron.api.deps import OrchestratorDep, SessionDep
 from netcron.api.devices import Name, get_device
 from netcron.api.errors import NotFound
@@ -19,7 +20,9 @@ from netcron.api.specs import current_specs, push_specs, stop_workflows
 from netcron.db.models import Command, Schedule
 from netcron.render import RenderError, check_value
 
-router = APIRouter(prefix="/devices/{device_id}/commands", tags=["commands"])
+router = APIRouter(
+    dependencies=[Depends(read_or_write)], prefix="/devices/{device_id}/commands", tags=["commands"]
+)
 
 ParamName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")]
 ParamValue = Annotated[str, StringConstraints(max_length=1024)]

@@ -9,12 +9,13 @@ import uuid
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Response, status
+from fastapi import APIRouter, Depends, Response, status
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from netcron.api.auth import read_or_write
 from netcron.api.deps import CipherDep, OrchestratorDep, SessionDep
 from netcron.api.errors import Conflict, NotFound
 from netcron.api.pagination import Limit, Offset, Page
@@ -23,7 +24,7 @@ from netcron.crypto import Credentials
 from netcron.db.models import Device, Schedule
 
 log = logging.getLogger(__name__)
-router = APIRouter(prefix="/devices", tags=["devices"])
+router = APIRouter(dependencies=[Depends(read_or_write)], prefix="/devices", tags=["devices"])
 
 PLATFORMS = (
     "cisco_ios",

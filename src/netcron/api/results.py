@@ -9,12 +9,13 @@ import uuid
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Depends, Path, Query
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy import func, select, tuple_
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from netcron.api.auth import read_or_write, results_scope
 from netcron.api.deps import SessionDep, SettingsDep
 from netcron.api.devices import get_device
 from netcron.api.errors import FieldInvalid, NotFound
@@ -151,7 +152,12 @@ async def record_run(
     return row
 
 
-@router.post("/schedules/{schedule_id}/result", response_model=ResultRead, tags=["internal"])
+@router.post(
+    "/schedules/{schedule_id}/result",
+    response_model=ResultRead,
+    tags=["internal"],
+    dependencies=[Depends(results_scope)],
+)
 async def post_result(
     device_id: uuid.UUID,
     schedule_id: uuid.UUID,
@@ -168,7 +174,7 @@ async def post_result(
     )
 
 
-@router.get("/results", response_model=ResultPage)
+@router.get("/results", response_model=ResultPage, dependencies=[Depends(read_or_write)])
 async def list_results(
     device_id: uuid.UUID,
     session: SessionDep,
@@ -222,7 +228,7 @@ async def list_results(
     return ResultPage(items=items, total=total, limit=limit, offset=offset, next_cursor=next_cursor)
 
 
-@router.get("/results/{run_id}", response_model=ResultRead)
+@router.get("/results/{run_id}", response_model=ResultRead, dependencies=[Depends(read_or_write)])
 async def read_result(
     device_id: uuid.UUID, run_id: Annotated[str, Path(max_length=200)], session: SessionDep
 ) -> CommandResult:

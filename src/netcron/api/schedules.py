@@ -7,12 +7,13 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from fastapi import APIRouter, Response, status
+from fastapi import APIRouter, Depends, Response, status
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import distinct_on
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from netcron.api.auth import read_or_write
 from netcron.api.commands import Params, get_command, validate_params
 from netcron.api.deps import OrchestratorDep, SessionDep
 from netcron.api.errors import Conflict, NotFound, ServiceUnavailable
@@ -32,7 +33,9 @@ from netcron.runspec import ScheduleInput, workflow_id_for
 
 log = logging.getLogger(__name__)
 router = APIRouter(
-    prefix="/devices/{device_id}/commands/{command_id}/schedules", tags=["schedules"]
+    dependencies=[Depends(read_or_write)],
+    prefix="/devices/{device_id}/commands/{command_id}/schedules",
+    tags=["schedules"],
 )
 
 NEXT_FIRES_SHOWN = 5

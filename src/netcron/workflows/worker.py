@@ -34,7 +34,11 @@ async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> N
     nc = await connect_nats(settings.nats_url, "netcron-worker", timeout=settings.connect_timeout)
     js = nc.jetstream()
     await ensure_streams(js)
-    async with httpx.AsyncClient(base_url=settings.api_url, timeout=10) as api:
+    key = settings.client_api_key()
+    if not key:
+        log.warning("no API key with the 'results' scope: the api will refuse run records")
+    headers = {"X-API-Key": key} if key else {}
+    async with httpx.AsyncClient(base_url=settings.api_url, timeout=10, headers=headers) as api:
         activities = ScheduleActivities(js, api)
         worker = Worker(
             temporal,
