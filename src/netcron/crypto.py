@@ -75,6 +75,17 @@ class CredentialCipher:
                 "device credentials cannot be decrypted with NETCRON_SECRET_KEY"
             ) from None
 
+    def encrypt_bytes(self, data: bytes) -> bytes:
+        return self._fernet.encrypt(data)
+
+    def decrypt_bytes(self, token: bytes) -> bytes:
+        try:
+            return self._fernet.decrypt(token)
+        except InvalidToken:
+            raise CredentialsUnreadable(
+                "data cannot be decrypted with NETCRON_SECRET_KEY"
+            ) from None
+
     def rotate(self, token: str) -> str:
         """Re-encrypt a token under the newest key."""
         return self._fernet.rotate(token.encode()).decode()

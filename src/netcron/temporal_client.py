@@ -3,20 +3,20 @@
 from __future__ import annotations
 
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 
+from netcron.codec import data_converter
 from netcron.config import Settings
 from netcron.retry import wait_for
 
 
 async def connect_temporal(settings: Settings) -> Client:
-    """A client using the pydantic data converter, retried until Temporal answers."""
+    """A client with the pydantic converter and encrypted payloads, retried until it answers."""
 
     async def attempt() -> Client:
         return await Client.connect(
             settings.temporal_address,
             namespace=settings.temporal_namespace,
-            data_converter=pydantic_data_converter,
+            data_converter=data_converter(settings.secret_key),
         )
 
     return await wait_for(

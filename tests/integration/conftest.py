@@ -8,8 +8,8 @@ from pathlib import Path
 import httpx
 import pytest
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 
+from netcron.codec import data_converter
 from netcron.config import Settings
 from netcron.dev import DevStack
 from netcron.devstack import free_port
@@ -42,6 +42,11 @@ def stack(tmp_path_factory: pytest.TempPathFactory, secret_key: str) -> Iterator
         dev.stop()
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests that restart a server run last, so that no other test runs while it recovers."""
+    items.sort(key=lambda item: item.get_closest_marker("disruptive") is not None)
+
+
 def _print_logs(log_dir: Path) -> None:
     for path in sorted(log_dir.glob("*.log")):
         print(f"----- {path.name} (last 40 lines) -----")
@@ -49,14 +54,26 @@ def _print_logs(log_dir: Path) -> None:
 
 
 @pytest.fixture(scope="session")
-async def api(stack: DevStack) -> AsyncIterator[httpx.AsyncClient]:
+def api_responses() -> list[bytes]:
+    """Every response body the session's api client received (for the no-leak test)."""
+    return []
+
+
+@pytest.fixture(scope="session")
+async def api(stack: DevStack, api_responses: list[bytes]) -> AsyncIterator[httpx.AsyncClient]:
+    async def keep(response: httpx.Response) -> None:
+        api_responses.append(await response.aread())
+
     headers = {"X-API-Key": stack.api_key}
-    async with httpx.AsyncClient(base_url=stack.api_url, timeout=10, headers=headers) as client:
+    async with httpx.AsyncClient(
+        base_url=stack.api_url, timeout=10, headers=headers, event_hooks={"response": [keep]}
+    ) as client:
         yield client
 
 
 @pytest.fixture(scope="session")
 async def temporal(stack: DevStack) -> Client:
     return await Client.connect(
-        stack.env["NETCRON_TEMPORAL_ADDRESS"], data_converter=pydantic_data_converter
+        stack.env["NETCRON_TEMPORAL_ADDRESS"],
+        data_converter=data_converter(stack.env["NETCRON_SECRET_KEY"]),
     )

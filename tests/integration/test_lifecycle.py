@@ -123,6 +123,7 @@ async def test_a_deleted_schedule_records_nothing_more(
     assert await _runs(api, schedule) == []
 
 
+@pytest.mark.disruptive
 async def test_reconciliation_delivers_a_change_made_while_temporal_was_down(
     api: httpx.AsyncClient, temporal: Client, stack: DevStack
 ) -> None:
@@ -131,7 +132,7 @@ async def test_reconciliation_delivers_a_change_made_while_temporal_was_down(
     port = stack.temporal.port
     stack.temporal.stop()
     try:
-        response = await api.patch(_path(schedule), json={"cron": "0 12 * * *"})
+        response = await api.patch(_path(schedule), json={"cron": "* * * * * *"})
         assert response.status_code == 200
         assert response.json()["spec_version"] == 2
     finally:
@@ -146,3 +147,8 @@ async def test_reconciliation_delivers_a_change_made_while_temporal_was_down(
         return bool(state["version"] == 2)
 
     assert await eventually(delivered, timeout=45)
+
+    async def fired() -> list[dict[str, Any]]:
+        return await _runs(api, schedule, status="succeeded")
+
+    await eventually(fired, timeout=60)

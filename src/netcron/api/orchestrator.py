@@ -15,9 +15,9 @@ from uuid import UUID
 from temporalio.api.enums.v1 import WorkflowExecutionStatus
 from temporalio.client import Client, WorkflowQueryRejectedError, WorkflowUpdateFailedError
 from temporalio.common import WorkflowIDConflictPolicy
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import RPCError, RPCStatusCode
 
+from netcron.codec import data_converter
 from netcron.config import Settings
 from netcron.runspec import (
     QUERY_STATE,
@@ -75,7 +75,7 @@ class TemporalOrchestrator:
         client = await Client.connect(
             settings.temporal_address,
             namespace=settings.temporal_namespace,
-            data_converter=pydantic_data_converter,
+            data_converter=data_converter(settings.secret_key),
             lazy=True,
         )
         return cls(client, settings.temporal_task_queue)
