@@ -138,3 +138,17 @@ async def test_delete_device_keeps_it_when_temporal_is_down(
     response = await client.delete(f"/devices/{device['id']}")
     assert response.status_code == 503
     assert (await client.get(f"/devices/{device['id']}")).status_code == 200
+
+
+async def test_an_oversized_body_is_413(client: httpx.AsyncClient) -> None:
+    huge = {**DEVICE, "labels": {"x": "y" * 10_000_000}}
+    response = await client.post("/devices", json=huge)
+    assert response.status_code == 413
+    assert response.headers["content-type"] == "application/problem+json"
+
+
+async def test_too_many_labels_is_422(client: httpx.AsyncClient) -> None:
+    labels = {f"k{i}": "v" for i in range(65)}
+    response = await client.post("/devices", json={**DEVICE, "labels": labels})
+    assert response.status_code == 422
+    assert response.json()["errors"][0]["field"] == "labels"

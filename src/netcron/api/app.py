@@ -12,7 +12,8 @@ from fastapi import FastAPI
 
 from netcron import __version__
 from netcron.api import commands, devices, health, results, schedules
-from netcron.api.errors import install_error_handlers
+from netcron.api.errors import document_problems, install_error_handlers
+from netcron.api.limits import BodyLimit
 from netcron.api.orchestrator import Orchestrator, TemporalOrchestrator
 from netcron.api.reconcile import reconcile_forever
 from netcron.apikeys import parse_api_keys
@@ -63,6 +64,9 @@ def create_app(
         redirect_slashes=False,
     )
     install_error_handlers(app)
+    document_problems(app)
+    # A run's output may be output_max_bytes, and JSON escaping can double it.
+    app.add_middleware(BodyLimit, limit=2 * settings.output_max_bytes + 65_536)
     for module in (health, devices, commands, schedules, results):
         app.include_router(module.router)
     return app
