@@ -112,18 +112,18 @@ def build_parser() -> argparse.ArgumentParser:
         prog="netcron", description="Run commands on network devices on cron schedules."
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    sub.add_parser("api", help="run the REST api (FastAPI + uvicorn)").set_defaults(func=cmd_api)
-    sub.add_parser("worker", help="run the Temporal worker and the results relay").set_defaults(
-        func=cmd_worker
-    )
-    sub.add_parser("executor", help="run commands from the task stream").set_defaults(
-        func=cmd_executor
-    )
-    sub.add_parser("migrate", help="apply database migrations").set_defaults(func=cmd_migrate)
-    sub.add_parser("keygen", help="print a new NETCRON_SECRET_KEY").set_defaults(func=cmd_keygen)
-    dev = sub.add_parser(
-        "dev", help="run everything on embedded PostgreSQL, NATS and Temporal (Ctrl-C stops)"
-    )
+    for name, func, text in (
+        ("api", cmd_api, "run the REST api (FastAPI + uvicorn)"),
+        ("worker", cmd_worker, "run the Temporal worker and the results relay"),
+        ("executor", cmd_executor, "run commands from the task stream on devices"),
+        ("migrate", cmd_migrate, "apply the database migrations"),
+        ("keygen", cmd_keygen, "print a new NETCRON_SECRET_KEY"),
+    ):
+        sub.add_parser(name, help=text, description=f"netcron {name}: {text}.").set_defaults(
+            func=func
+        )
+    dev_help = "run everything on embedded PostgreSQL, NATS and Temporal (Ctrl-C stops)"
+    dev = sub.add_parser("dev", help=dev_help, description=f"netcron dev: {dev_help}.")
     dev.add_argument("--api-port", type=int, default=8000, help="api port (default 8000)")
     dev.add_argument(
         "--data-dir", default=".netcron", help="where state is kept (default .netcron/)"
