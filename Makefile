@@ -28,5 +28,8 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
+bench: $(STAMP)          ## measure the scheduler on the embedded stack (see README, Performance)
+	$(BIN)/netcron bench $(ARGS)
+
 clean:
 	rm -rf $(VENV) .netcron .pytest_cache .mypy_cache .ruff_cache

@@ -107,6 +107,23 @@ def cmd_dev(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench(args: argparse.Namespace) -> int:
+    from netcron.bench import run_bench
+
+    _settings("bench")
+    ramp = [int(step) for step in args.ramp.split(",")] if args.ramp else []
+    run_bench(
+        devices=args.devices,
+        schedules=args.schedules,
+        duration=args.duration,
+        delay=args.delay,
+        ramp=ramp,
+        out=Path(args.out),
+        ceiling_s=args.ceiling_seconds,
+    )
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="netcron", description="Run commands on network devices on cron schedules."
@@ -132,6 +149,16 @@ def build_parser() -> argparse.ArgumentParser:
         "--demo", action="store_true", help="also create a demo device and a 10-second schedule"
     )
     dev.set_defaults(func=cmd_dev)
+    bench_help = "measure fire lag, latency, throughput and cost on the embedded stack"
+    bench = sub.add_parser("bench", help=bench_help, description=f"netcron bench: {bench_help}.")
+    bench.add_argument("--devices", type=int, default=5, help="devices (default 5)")
+    bench.add_argument("--schedules", type=int, default=4, help="schedules per device (default 4)")
+    bench.add_argument("--duration", type=float, default=30, help="seconds measured (default 30)")
+    bench.add_argument("--delay", type=float, default=0.0, help="emulated command delay (s)")
+    bench.add_argument("--ramp", default="", help="total schedule counts, e.g. 10,20,40")
+    bench.add_argument("--ceiling-seconds", type=float, default=10, help="ceiling run (s)")
+    bench.add_argument("--out", default="bench-results", help="where JSON and PNG go")
+    bench.set_defaults(func=cmd_bench)
     return parser
 
 
