@@ -1,4 +1,4 @@
-"""`netcron bench` keeps working: a few seconds on a small load, figures present, no time asserted."""
+"""`netcron bench` keeps working: a small load for a few seconds; no time is asserted."""
 
 from __future__ import annotations
 
