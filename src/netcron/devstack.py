@@ -148,6 +148,11 @@ class EmbeddedNats:
             self._proc = None
 
 
+#: Dynamic config for the dev server. The timer queue's default max time shift (1 s)
+#: makes sub-second timers fire up to a second late; a cron runner needs them on time.
+TEMPORAL_DEV_CONFIG = ["--dynamic-config-value", 'history.timerProcessorMaxTimeShift="10ms"']
+
+
 @dataclass
 class EmbeddedTemporal:
     """``temporal server start-dev`` (server and web UI), history kept in a SQLite file."""
@@ -179,6 +184,7 @@ class EmbeddedTemporal:
             str(self.data_dir / "temporal.sqlite"),
             "--log-level",
             "error",
+            *TEMPORAL_DEV_CONFIG,
         ]
         if self.headless:
             args.append("--headless")

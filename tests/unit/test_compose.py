@@ -68,3 +68,11 @@ def test_image_runs_as_non_root() -> None:
     dockerfile = (ROOT / "Dockerfile").read_text()
     assert dockerfile.count("FROM ") >= 2
     assert "\nUSER netcron" in dockerfile
+
+
+def test_temporal_gets_the_timer_config() -> None:
+    temporal = _compose()["services"]["temporal"]
+    [mount] = temporal["volumes"]
+    source = mount.split(":")[0]
+    config = yaml.safe_load((ROOT / source).read_text())
+    assert config["history.timerProcessorMaxTimeShift"][0]["value"] == "10ms"
