@@ -16,6 +16,7 @@ from netcron.api.deps import OrchestratorDep, SessionDep
 from netcron.api.devices import Name, get_device
 from netcron.api.errors import NotFound
 from netcron.api.pagination import Limit, Offset, Page
+from netcron.api.patch import not_null
 from netcron.api.specs import current_specs, push_specs, stop_workflows
 from netcron.db.models import Command, Schedule
 from netcron.render import RenderError, check_value
@@ -72,12 +73,7 @@ class CommandUpdate(BaseModel):
     _params = field_validator("params")(lambda value: validate_params(value) if value else value)
     _text = field_validator("text")(one_line)
 
-    @field_validator("*", mode="before")
-    @classmethod
-    def _not_null(cls, value: object) -> object:
-        if value is None:
-            raise ValueError("may not be null; leave the field out to keep its value")
-        return value
+    _not_null = field_validator("*", mode="before")(not_null)
 
 
 class CommandRead(BaseModel):

@@ -19,6 +19,7 @@ from netcron.api.auth import read_or_write
 from netcron.api.deps import CipherDep, OrchestratorDep, SessionDep
 from netcron.api.errors import Conflict, NotFound
 from netcron.api.pagination import Limit, Offset, Page
+from netcron.api.patch import not_null
 from netcron.api.specs import current_specs, push_specs, stop_workflows
 from netcron.crypto import Credentials
 from netcron.db.models import Device, Schedule
@@ -117,12 +118,9 @@ class DeviceUpdate(BaseModel):
         lambda value: validate_platform(value) if value else value
     )
 
-    @field_validator("name", "host", "port", "platform", "labels", mode="before")
-    @classmethod
-    def _not_null(cls, value: object) -> object:
-        if value is None:
-            raise ValueError("may not be null; leave the field out to keep its value")
-        return value
+    _not_null = field_validator("name", "host", "port", "platform", "labels", mode="before")(
+        not_null
+    )
 
 
 class DeviceRead(BaseModel):

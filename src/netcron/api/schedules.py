@@ -19,6 +19,7 @@ from netcron.api.deps import OrchestratorDep, SessionDep
 from netcron.api.errors import Conflict, NotFound, ServiceUnavailable
 from netcron.api.orchestrator import OrchestratorUnavailable, WorkflowGone
 from netcron.api.pagination import Limit, Offset, Page
+from netcron.api.patch import not_null
 from netcron.api.specs import build_spec, current_specs, push_specs, stop_workflows
 from netcron.cron import (
     InvalidCron,
@@ -96,13 +97,7 @@ class SchedulePolicy(BaseModel):
     _cron = field_validator("cron")(_cron)
     _timezone = field_validator("timezone")(_timezone)
 
-    @field_validator("*", mode="before")
-    @classmethod
-    def _not_null(cls, value: object) -> object:
-        """Omit a field to leave it as it is; null is not a value any field takes."""
-        if value is None:
-            raise ValueError("may not be null; leave the field out to keep its value")
-        return value
+    _not_null = field_validator("*", mode="before")(not_null)
 
     def changes(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in self.model_fields_set}
