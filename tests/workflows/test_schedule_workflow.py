@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import itertools
 from datetime import timedelta
+
+import pytest
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
 from netcron.runs import RunStatus
 from netcron.runspec import SIGNAL_STOP, SIGNAL_UPDATE, UPDATE_TRIGGER
+from netcron.workflows import schedule as schedule_module
+from netcron.workflows.schedule import ScheduleWorkflow
 
-from .conftest import SCHEDULE_ID, Harness, make_spec, result_for, send_result, until
+from .conftest import SCHEDULE_ID, Harness, Stubs, make_spec, result_for, send_result, until
 
 
 async def test_fires_at_each_cron_time_and_records_the_result(harness: Harness) -> None:
@@ -192,3 +199,30 @@ async def test_retries_end_at_the_last_attempt(harness: Harness) -> None:
     final = harness.stubs.records[1].record
     assert (final.status, final.attempt) == (RunStatus.FAILED, 2)
     assert len(harness.stubs.tasks) == 2
+
+
+async def test_continue_as_new_keeps_firing_without_gaps(
+    time_skipping: WorkflowEnvironment, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(schedule_module, "HISTORY_LIMIT", 25)
+    stubs = Stubs()
+    async with Worker(
+        time_skipping.client,
+        task_queue="can-test",
+        workflows=[ScheduleWorkflow],
+        activities=[stubs.publish_task, stubs.record_run],
+        workflow_runner=UnsandboxedWorkflowRunner(),
+    ):
+        harness = Harness(time_skipping, time_skipping.client, stubs, "can-test")
+        handle = await harness.start(make_spec(ttl_seconds=300))
+        for fire in range(1, 7):
+            await time_skipping.sleep(60)
+            await until(lambda fire=fire: len(stubs.tasks) == fire)
+            await send_result(handle, result_for(stubs.tasks[-1]))
+            await until(lambda fire=fire: len(stubs.records) == fire)
+        description = await handle.describe()
+        assert description.run_id != handle.first_execution_run_id
+        times = [task.scheduled_at for task in stubs.tasks]
+        assert all(b - a == timedelta(minutes=1) for a, b in itertools.pairwise(times))
+        assert len({task.run_id for task in stubs.tasks}) == 6
+        await harness.terminate_all()

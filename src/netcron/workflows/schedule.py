@@ -107,17 +107,20 @@ class ScheduleWorkflow:
                 # A pause is not an outage: its fires are not caught up.
                 self._last_fire_at = max(self._last_fire_at, workflow.now())
                 continue
+            if self._should_continue_as_new():
+                # Checked before firing: with fast schedules a run is always pending
+                # right after a fire, so this is the moment when nothing is in flight.
+                # The new execution fires what is due from the same last_fire_at.
+                await workflow.wait_condition(workflow.all_handlers_finished)
+                workflow.continue_as_new(
+                    ScheduleInput(spec=self.spec, last_fire_at=self._last_fire_at)
+                )
             scan_from = max(self._last_fire_at, now - MISSED_SCAN_WINDOW)
             due = fire_times_between(self.spec.cron, self.spec.timezone, scan_from, now)
             if due:
                 self._fire(due, now)
                 self._last_fire_at = due[-1]
                 continue
-            if self._should_continue_as_new():
-                await workflow.wait_condition(workflow.all_handlers_finished)
-                workflow.continue_as_new(
-                    ScheduleInput(spec=self.spec, last_fire_at=self._last_fire_at)
-                )
             self._next_fire_at = next_fire_time(
                 self.spec.cron, self.spec.timezone, self._last_fire_at
             )
