@@ -135,6 +135,15 @@ class DevStack:
         self.start_services()
         asyncio.run(self.wait_ready(timeout))
 
+    def kill(self, name: str) -> None:
+        """SIGKILL one service, as a crash would (for failure tests)."""
+        proc = self.processes[name]
+        proc.kill()
+        proc.wait(10)
+
+    def restart(self, name: str) -> None:
+        self.processes[name] = self._spawn(name)
+
     def dead_services(self) -> list[str]:
         return [name for name, proc in self.processes.items() if proc.poll() is not None]
 
