@@ -11,7 +11,7 @@ import uvicorn
 from fastapi import FastAPI
 
 from netcron import __version__
-from netcron.api import commands, devices, health, results, schedules
+from netcron.api import commands, devices, events, health, results, schedules
 from netcron.api.errors import document_problems, install_error_handlers
 from netcron.api.limits import BodyLimit
 from netcron.api.orchestrator import Orchestrator, TemporalOrchestrator
@@ -21,6 +21,7 @@ from netcron.broker.jetstream import connect_nats
 from netcron.config import Settings
 from netcron.crypto import CredentialCipher
 from netcron.db.session import create_engine, create_sessionmaker
+from netcron.retry import wait_for
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +68,7 @@ def create_app(
     document_problems(app)
     # A run's output may be output_max_bytes, and JSON escaping can double it.
     app.add_middleware(BodyLimit, limit=2 * settings.output_max_bytes + 65_536)
-    for module in (health, devices, commands, schedules, results):
+    for module in (health, devices, commands, schedules, results, events):
         app.include_router(module.router)
     return app
 
@@ -75,7 +76,9 @@ def create_app(
 async def _connect_nats(app: FastAPI, settings: Settings) -> None:
     """In the background: the api serves while NATS is down, and /ready says so."""
     with contextlib.suppress(asyncio.CancelledError):
-        app.state.nats = await connect_nats(settings.nats_url, "netcron-api")
+        nc = await connect_nats(settings.nats_url, "netcron-api")
+        await wait_for("the events stream", lambda: events.ensure_events_stream(nc))
+        app.state.nats = nc
 
 
 async def _reconcile(app: FastAPI, settings: Settings) -> None:

@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Response, status
+from fastapi import APIRouter, BackgroundTasks, Depends, Request, Response, status
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -15,10 +15,12 @@ from netcron.api.auth import read_or_write
 from netcron.api.deps import OrchestratorDep, SessionDep
 from netcron.api.devices import Name, get_device
 from netcron.api.errors import NotFound
+from netcron.api.events import emit
 from netcron.api.pagination import Limit, Offset, Page
 from netcron.api.patch import not_null
 from netcron.api.specs import current_specs, push_specs, stop_workflows
 from netcron.db.models import Command, Schedule
+from netcron.events import Event
 from netcron.render import RenderError, check_value
 
 router = APIRouter(
@@ -102,7 +104,12 @@ async def get_command(
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=CommandRead)
 async def create_command(
-    device_id: uuid.UUID, body: CommandCreate, session: SessionDep, response: Response
+    device_id: uuid.UUID,
+    body: CommandCreate,
+    session: SessionDep,
+    response: Response,
+    request: Request,
+    background: BackgroundTasks,
 ) -> Command:
     await get_device(session, device_id)
     command = Command(
@@ -116,7 +123,14 @@ async def create_command(
     await session.flush()
     await session.refresh(command)
     response.headers["Location"] = f"/devices/{device_id}/commands/{command.id}"
+    emit(background, request, _event("command.created", command))
     return command
+
+
+def _event(kind: str, command: Command) -> Event:
+    return Event(
+        type=kind, device_id=command.device_id, command_id=command.id, data={"name": command.name}
+    )
 
 
 @router.get("", response_model=Page[CommandRead])
@@ -153,6 +167,8 @@ async def update_command(
     body: CommandUpdate,
     session: SessionDep,
     orchestrator: OrchestratorDep,
+    request: Request,
+    background: BackgroundTasks,
 ) -> Command:
     command = await get_command(session, device_id, command_id)
     for name in body.model_fields_set:
@@ -161,15 +177,22 @@ async def update_command(
     await session.commit()
     await push_specs(orchestrator, specs)
     await session.refresh(command)
+    emit(background, request, _event("command.updated", command))
     return command
 
 
 @router.delete("/{command_id}", status_code=status.HTTP_204_NO_CONTENT)
 async def delete_command(
-    device_id: uuid.UUID, command_id: uuid.UUID, session: SessionDep, orchestrator: OrchestratorDep
+    device_id: uuid.UUID,
+    command_id: uuid.UUID,
+    session: SessionDep,
+    orchestrator: OrchestratorDep,
+    request: Request,
+    background: BackgroundTasks,
 ) -> Response:
     command = await get_command(session, device_id, command_id)
     ids = list(await session.scalars(select(Schedule.id).where(Schedule.command_id == command_id)))
     await stop_workflows(orchestrator, ids, "command")
+    emit(background, request, _event("command.deleted", command))
     await session.delete(command)
-    return Response(status_code=status.HTTP_204_NO_CONTENT)
+    return Response(status_code=status.HTTP_204_NO_CONTENT, background=background)

@@ -9,7 +9,7 @@ import uuid
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Response, status
+from fastapi import APIRouter, BackgroundTasks, Depends, Request, Response, status
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
@@ -18,11 +18,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from netcron.api.auth import read_or_write
 from netcron.api.deps import CipherDep, OrchestratorDep, SessionDep
 from netcron.api.errors import Conflict, NotFound
+from netcron.api.events import emit
 from netcron.api.pagination import Limit, Offset, Page
 from netcron.api.patch import not_null
 from netcron.api.specs import current_specs, push_specs, stop_workflows
 from netcron.crypto import Credentials
 from netcron.db.models import Device, Schedule
+from netcron.events import Event
 
 log = logging.getLogger(__name__)
 router = APIRouter(dependencies=[Depends(read_or_write)], prefix="/devices", tags=["devices"])
@@ -149,7 +151,12 @@ async def get_device(session: AsyncSession, device_id: uuid.UUID) -> Device:
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=DeviceRead)
 async def create_device(
-    body: DeviceCreate, session: SessionDep, cipher: CipherDep, response: Response
+    body: DeviceCreate,
+    session: SessionDep,
+    cipher: CipherDep,
+    response: Response,
+    request: Request,
+    background: BackgroundTasks,
 ) -> Device:
     credentials = body.credentials()
     device = Device(
@@ -172,6 +179,11 @@ async def create_device(
     await session.refresh(device)
     response.headers["Location"] = f"/devices/{device.id}"
     log.info("created device %s", device.name, extra={"device_id": device.id})
+    emit(
+        background,
+        request,
+        Event(type="device.created", device_id=device.id, data={"name": device.name}),
+    )
     return device
 
 
@@ -203,6 +215,8 @@ async def update_device(
     session: SessionDep,
     cipher: CipherDep,
     orchestrator: OrchestratorDep,
+    request: Request,
+    background: BackgroundTasks,
 ) -> Device:
     """Change a device; its schedules reach it at the new address from their next fire."""
     device = await get_device(session, device_id)
@@ -227,12 +241,22 @@ async def update_device(
     await push_specs(orchestrator, specs)
     await session.refresh(device)
     log.info("updated device: %s", ", ".join(sorted(given)), extra={"device_id": device_id})
+    changed = sorted(given)
+    emit(
+        background,
+        request,
+        Event(type="device.updated", device_id=device_id, data={"changed": changed}),
+    )
     return device
 
 
 @router.delete("/{device_id}", status_code=status.HTTP_204_NO_CONTENT)
 async def delete_device(
-    device_id: uuid.UUID, session: SessionDep, orchestrator: OrchestratorDep
+    device_id: uuid.UUID,
+    session: SessionDep,
+    orchestrator: OrchestratorDep,
+    request: Request,
+    background: BackgroundTasks,
 ) -> Response:
     """Stop every schedule's workflow first: nothing may keep firing for a device that is gone."""
     device = await get_device(session, device_id)
@@ -247,4 +271,5 @@ async def delete_device(
         len(schedule_ids),
         extra={"device_id": device_id},
     )
-    return Response(status_code=status.HTTP_204_NO_CONTENT)
+    emit(background, request, Event(type="device.deleted", device_id=device_id))
+    return Response(status_code=status.HTTP_204_NO_CONTENT, background=background)

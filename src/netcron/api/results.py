@@ -9,7 +9,7 @@ import uuid
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Query
+from fastapi import APIRouter, BackgroundTasks, Depends, Path, Query, Request
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy import func, select, tuple_
 from sqlalchemy.dialects.postgresql import insert
@@ -19,8 +19,10 @@ from netcron.api.auth import read_or_write, results_scope
 from netcron.api.deps import SessionDep, SettingsDep
 from netcron.api.devices import get_device
 from netcron.api.errors import FieldInvalid, NotFound
+from netcron.api.events import emit
 from netcron.api.pagination import Limit, Offset, Page
 from netcron.db.models import CommandResult, Schedule
+from netcron.events import Event, first_lines
 from netcron.runs import RunStatus, can_move
 from netcron.runspec import RunRecord
 
@@ -114,7 +116,7 @@ def merge(row: CommandResult, record: RunRecord) -> bool:
 
 async def record_run(
     session: AsyncSession, *, device_id: uuid.UUID, schedule_id: uuid.UUID, record: RunRecord
-) -> CommandResult:
+) -> tuple[CommandResult, bool]:
     """Upsert by ``run_id``: a retried or repeated record never makes a second row."""
     schedule = await session.get(Schedule, schedule_id)
     if schedule is None or schedule.device_id != device_id:
@@ -149,7 +151,7 @@ async def record_run(
         "" if moved else f" ignored (run is {row.status})",
         extra={"run_id": record.run_id, "schedule_id": schedule_id},
     )
-    return row
+    return row, moved
 
 
 @router.post(
@@ -164,13 +166,39 @@ async def post_result(
     body: RunRecord,
     session: SessionDep,
     settings: SettingsDep,
+    request: Request,
+    background: BackgroundTasks,
 ) -> CommandResult:
     """Record a run's state (called by the schedule workflow); an upsert keyed by ``run_id``."""
-    return await record_run(
+    row, moved = await record_run(
         session,
         device_id=device_id,
         schedule_id=schedule_id,
         record=cap_output(body, settings.output_max_bytes),
+    )
+    if moved:
+        emit(background, request, run_event(row))
+    return row
+
+
+def run_event(row: CommandResult) -> Event:
+    """``run.<status>`` with what a watcher needs: status, attempt, duration, first lines."""
+    duration = None
+    if row.started_at and row.finished_at:
+        duration = round((row.finished_at - row.started_at).total_seconds() * 1000)
+    return Event(
+        type=f"run.{row.status}",
+        device_id=row.device_id,
+        command_id=row.command_id,
+        schedule_id=row.schedule_id,
+        run_id=row.run_id,
+        data={
+            "status": row.status,
+            "attempt": row.attempt,
+            "duration_ms": duration,
+            "error": row.error,
+            "output": first_lines(row.output),
+        },
     )
 
 

@@ -7,7 +7,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from fastapi import APIRouter, Depends, Response, status
+from fastapi import APIRouter, BackgroundTasks, Depends, Request, Response, status
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import distinct_on
@@ -17,6 +17,7 @@ from netcron.api.auth import read_or_write
 from netcron.api.commands import Params, get_command, validate_params
 from netcron.api.deps import OrchestratorDep, SessionDep
 from netcron.api.errors import Conflict, NotFound, ServiceUnavailable
+from netcron.api.events import emit
 from netcron.api.orchestrator import OrchestratorUnavailable, WorkflowGone
 from netcron.api.pagination import Limit, Offset, Page
 from netcron.api.patch import not_null
@@ -29,6 +30,7 @@ from netcron.cron import (
     validate_timezone,
 )
 from netcron.db.models import CommandResult, Device, Schedule
+from netcron.events import Event
 from netcron.runs import RunStatus
 from netcron.runspec import ScheduleInput, workflow_id_for
 
@@ -216,6 +218,8 @@ async def create_schedule(
     session: SessionDep,
     orchestrator: OrchestratorDep,
     response: Response,
+    request: Request,
+    background: BackgroundTasks,
 ) -> ScheduleRead:
     """Store the schedule and start its workflow in one step: neither exists without the other."""
     command = await get_command(session, device_id, command_id)
@@ -244,7 +248,18 @@ async def create_schedule(
         f"/devices/{device_id}/commands/{command_id}/schedules/{schedule_id}"
     )
     log.info("created schedule %r", schedule.cron, extra={"schedule_id": schedule_id})
+    emit(background, request, _event("schedule.created", schedule))
     return to_read(schedule, None, datetime.now(UTC))
+
+
+def _event(kind: str, schedule: Schedule) -> Event:
+    return Event(
+        type=kind,
+        device_id=schedule.device_id,
+        command_id=schedule.command_id,
+        schedule_id=schedule.id,
+        data={"cron": schedule.cron, "state": "active" if schedule.is_active else "paused"},
+    )
 
 
 @router.get("", response_model=Page[ScheduleRead])
@@ -288,17 +303,24 @@ async def update_schedule(
     body: SchedulePolicy,
     session: SessionDep,
     orchestrator: OrchestratorDep,
+    request: Request,
+    background: BackgroundTasks,
 ) -> ScheduleRead:
     """Change a schedule; the workflow takes it from its next fire (``is_active`` pauses)."""
     schedule = await get_schedule(session, device_id, command_id, schedule_id)
     changes = body.changes()
+    was_active = schedule.is_active
     for name, value in changes.items():
         setattr(schedule, name, value)
+    kind = "schedule.updated"
+    if was_active != schedule.is_active:
+        kind = "schedule.resumed" if schedule.is_active else "schedule.paused"
     specs = await current_specs(session, Schedule.id == schedule_id, bump=True)
     await session.commit()
     await push_specs(orchestrator, specs)
     await session.refresh(schedule)
     log.info("updated schedule: %s", ", ".join(sorted(changes)), extra={"schedule_id": schedule_id})
+    emit(background, request, _event(kind, schedule))
     return await read_one(session, schedule)
 
 
@@ -309,13 +331,16 @@ async def delete_schedule(
     schedule_id: uuid.UUID,
     session: SessionDep,
     orchestrator: OrchestratorDep,
+    request: Request,
+    background: BackgroundTasks,
 ) -> Response:
     """End the workflow first, then the row: a deleted schedule never records again."""
     schedule = await get_schedule(session, device_id, command_id, schedule_id)
+    emit(background, request, _event("schedule.deleted", schedule))
     await stop_workflows(orchestrator, [schedule.id], "schedule")
     await session.delete(schedule)
     log.info("deleted schedule", extra={"schedule_id": schedule_id})
-    return Response(status_code=status.HTTP_204_NO_CONTENT)
+    return Response(status_code=status.HTTP_204_NO_CONTENT, background=background)
 
 
 class RunAccepted(BaseModel):
