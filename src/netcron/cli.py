@@ -107,6 +107,54 @@ def cmd_dev(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_events(args: argparse.Namespace) -> int:
+    """Follow the live event stream, one line per event; reconnects where it left off."""
+    import httpx
+
+    from netcron.events import parse_sse
+
+    settings = _settings("events")
+    key = args.key or settings.client_api_key() or ""
+    params = {
+        name: value
+        for name, value in (
+            ("type", args.type),
+            ("device_id", args.device_id),
+            ("schedule_id", args.schedule_id),
+        )
+        if value
+    }
+    last: int | None = None
+    while True:
+        headers = {"X-API-Key": key} | ({"Last-Event-ID": str(last)} if last else {})
+        try:
+            with httpx.stream(
+                "GET",
+                f"{args.url or settings.api_url}/events",
+                params=params,
+                headers=headers,
+                timeout=httpx.Timeout(10, read=60),
+            ) as response:
+                if response.status_code != 200:
+                    print(
+                        f"error {response.status_code}: {response.read().decode()}", file=sys.stderr
+                    )
+                    return 1
+                block: list[str] = []
+                for line in response.iter_lines():
+                    if line:
+                        block.append(line)
+                        continue
+                    event = parse_sse(block)
+                    block = []
+                    if event is not None:
+                        last = event.id or last
+                        print(event.line(), flush=True)
+        except httpx.TransportError as exc:
+            print(f"disconnected ({exc}); reconnecting", file=sys.stderr)
+            time.sleep(1)
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     from netcron.bench import run_bench
 
@@ -149,6 +197,16 @@ def build_parser() -> argparse.ArgumentParser:
         "--demo", action="store_true", help="also create a demo device and a 10-second schedule"
     )
     dev.set_defaults(func=cmd_dev)
+    events_help = "follow live events (runs, changes) in the terminal"
+    events = sub.add_parser(
+        "events", help=events_help, description=f"netcron events: {events_help}."
+    )
+    events.add_argument("--url", default="", help="api base URL (default NETCRON_API_URL)")
+    events.add_argument("--key", default="", help="API key (default NETCRON_API_KEY)")
+    events.add_argument("--type", default="", help="type prefix, e.g. run.")
+    events.add_argument("--device-id", default="", help="only this device")
+    events.add_argument("--schedule-id", default="", help="only this schedule")
+    events.set_defaults(func=cmd_events)
     bench_help = "measure fire lag, latency, throughput and cost on the embedded stack"
     bench = sub.add_parser("bench", help=bench_help, description=f"netcron bench: {bench_help}.")
     bench.add_argument("--devices", type=int, default=5, help="devices (default 5)")

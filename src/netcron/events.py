@@ -71,3 +71,15 @@ def first_lines(output: str | None, count: int = OUTPUT_LINES) -> str | None:
     if output is None:
         return None
     return "\n".join(output.splitlines()[:count])
+
+
+def parse_sse(lines: list[str]) -> Event | None:
+    """One Server-Sent Events block (the lines up to a blank one) as an Event, if it is one."""
+    data = "\n".join(line[5:].lstrip() for line in lines if line.startswith("data:"))
+    ident = next((line[3:].strip() for line in lines if line.startswith("id:")), None)
+    if not data:
+        return None
+    event = Event.model_validate_json(data)
+    if ident and ident.isdigit():
+        event.id = int(ident)
+    return event

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import contextlib
+import threading
+import time
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import httpx
 import pytest
+import uvicorn
 from fastapi import FastAPI
 from sqlalchemy import text
 
@@ -14,6 +18,7 @@ from netcron.api.app import create_app
 from netcron.api.orchestrator import InMemoryOrchestrator
 from netcron.config import Settings
 from netcron.db.migrate import upgrade
+from netcron.devstack import free_port
 
 ADMIN_KEY = "admin-key-0123456789"
 READ_KEY = "read-key-0123456789"
@@ -104,3 +109,31 @@ async def schedule(
     assert response.status_code == 201, response.text
     body: dict[str, Any] = response.json()
     return body
+
+
+@contextlib.contextmanager
+def serving(app: FastAPI) -> Iterator[str]:
+    """Run ``app`` for real (uvicorn in a thread, lifespan included) until /ready is 200."""
+    port = free_port(None)
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 20
+    while not server.started or httpx.get(f"{base}/ready").status_code != 200:
+        assert time.monotonic() < deadline, "the api did not become ready"
+        time.sleep(0.05)
+    try:
+        yield base
+    finally:
+        server.should_exit = True
+        thread.join(10)
+
+
+def replica(settings: Settings, nats_url: str) -> FastAPI:
+    """An api replica on the shared PostgreSQL and NATS, Temporal replaced by the double."""
+    return create_app(
+        settings.model_copy(update={"nats_url": nats_url}),
+        orchestrator=InMemoryOrchestrator(),
+        reconcile=False,
+    )

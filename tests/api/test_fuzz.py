@@ -7,14 +7,11 @@ operation are bounded so the run stays short.
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Iterator
 
 import httpx
 import pytest
 import schemathesis
-import uvicorn
 from hypothesis import HealthCheck, given, settings
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
@@ -22,12 +19,9 @@ from schemathesis.specs.openapi.checks import (
     response_schema_conformance,
 )
 
-from netcron.api.app import create_app
-from netcron.api.orchestrator import InMemoryOrchestrator
 from netcron.config import Settings
-from netcron.devstack import free_port
 
-from .conftest import ADMIN_KEY
+from .conftest import ADMIN_KEY, replica, serving
 
 MAX_EXAMPLES = 25
 
@@ -35,23 +29,8 @@ MAX_EXAMPLES = 25
 @pytest.fixture(scope="module")
 def served(settings: Settings, nats_url: str) -> Iterator[str]:
     """The api with every dependency up, so that /ready answers 200 like the rest."""
-    port = free_port(None)
-    app = create_app(
-        settings.model_copy(update={"nats_url": nats_url}),
-        orchestrator=InMemoryOrchestrator(),
-        reconcile=False,
-    )
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 20
-    while not server.started or httpx.get(f"{base}/ready").status_code != 200:
-        assert time.monotonic() < deadline, "the api did not become ready"
-        time.sleep(0.05)
-    yield base
-    server.should_exit = True
-    thread.join(10)
+    with serving(replica(settings, nats_url)) as base:
+        yield base
 
 
 @pytest.fixture(scope="module")

@@ -62,3 +62,15 @@ def test_unknown_version_is_rejected() -> None:
     data = task().model_dump(mode="json") | {"version": 2}
     with pytest.raises(ValidationError):
         TaskMessage.model_validate(data)
+
+
+def test_an_sse_block_parses_to_an_event_with_its_id() -> None:
+    from netcron.events import Event, parse_sse
+
+    event = Event(type="run.failed", run_id="s:1", data={"status": "failed"})
+    block = ["id: 42", "event: run.failed", f"data: {event.model_dump_json()}"]
+    parsed = parse_sse(block)
+    assert parsed is not None
+    assert (parsed.id, parsed.type, parsed.run_id) == (42, "run.failed", "s:1")
+    assert "run.failed" in parsed.line() and "run=s:1" in parsed.line()
+    assert parse_sse([": heartbeat"]) is None
