@@ -63,7 +63,9 @@ class Event(BaseModel):
             )
             if value
         )
-        detail = " ".join(f"{k}={v}" for k, v in self.data.items() if k != "output")
+        detail = " ".join(
+            f"{k}={v}" for k, v in self.data.items() if k != "output" and v is not None
+        )
         return f"{self.time:%H:%M:%S} {self.type:<16} {ids} {detail}".rstrip()
 
 
