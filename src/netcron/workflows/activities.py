@@ -11,11 +11,31 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from netcron.broker.jetstream import publish
-from netcron.messages import TaskMessage
+from netcron.messages import ResultMessage, TaskMessage
 from netcron.runs import RunStatus
 from netcron.runspec import RecordRequest, RunRecord
 
 log = logging.getLogger(__name__)
+
+
+def progress_record(
+    source: TaskMessage | ResultMessage, status: RunStatus, **fields: object
+) -> RecordRequest:
+    """A record of a run's progress (queued, running) from a broker message about it."""
+    return RecordRequest(
+        device_id=source.device_id,
+        schedule_id=source.schedule_id,
+        record=RunRecord.model_validate(
+            {
+                "run_id": source.run_id,
+                "command_id": source.command_id,
+                "status": status,
+                "scheduled_at": source.scheduled_at,
+                "attempt": source.attempt,
+                **fields,
+            }
+        ),
+    )
 
 
 def result_path(request: RecordRequest) -> str:
@@ -37,18 +57,7 @@ class ScheduleActivities:
         extra = {"run_id": task.run_id, "schedule_id": str(task.schedule_id)}
         log.debug("task published%s", "" if fresh else " (duplicate dropped)", extra=extra)
         # Recording `queued` is for people watching; the run must not wait for it.
-        queued = RecordRequest(
-            device_id=task.device_id,
-            schedule_id=task.schedule_id,
-            record=RunRecord(
-                run_id=task.run_id,
-                command_id=task.command_id,
-                status=RunStatus.QUEUED,
-                scheduled_at=task.scheduled_at,
-                attempt=task.attempt,
-                command=task.command,
-            ),
-        )
+        queued = progress_record(task, RunStatus.QUEUED, command=task.command)
         background = asyncio.create_task(self._record_quietly(queued))
         self._background.add(background)
         background.add_done_callback(self._background.discard)

@@ -20,8 +20,8 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from netcron.messages import RELAY_CONSUMER, RESULTS_STREAM, ResultMessage
 from netcron.runs import RunStatus
-from netcron.runspec import SIGNAL_RESULT, RecordRequest, RunRecord, workflow_id_for
-from netcron.workflows.activities import ScheduleActivities
+from netcron.runspec import SIGNAL_RESULT, workflow_id_for
+from netcron.workflows.activities import ScheduleActivities, progress_record
 
 log = logging.getLogger(__name__)
 
@@ -90,18 +90,11 @@ class ResultsRelay:
             raise
 
     async def _record_running(self, result: ResultMessage) -> None:
-        request = RecordRequest(
-            device_id=result.device_id,
-            schedule_id=result.schedule_id,
-            record=RunRecord(
-                run_id=result.run_id,
-                command_id=result.command_id,
-                status=RunStatus.RUNNING,
-                scheduled_at=result.scheduled_at,
-                started_at=result.started_at,
-                attempt=result.attempt,
-                executor_id=result.executor_id,
-            ),
+        request = progress_record(
+            result,
+            RunStatus.RUNNING,
+            started_at=result.started_at,
+            executor_id=result.executor_id,
         )
         try:
             await self.activities.post(request)
