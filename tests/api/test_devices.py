@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
+import asyncpg
 import httpx
 import pytest
 from fastapi import FastAPI
 from sqlalchemy import text
 
 from netcron.api.orchestrator import InMemoryOrchestrator
+from netcron.config import Settings
 from netcron.crypto import CredentialCipher
 
-from .conftest import DEVICE
+from .conftest import ADMIN_KEY, DEVICE, replica, serving
 
 
 async def test_create_device_returns_201_with_location(client: httpx.AsyncClient) -> None:
@@ -152,3 +155,41 @@ async def test_too_many_labels_is_422(client: httpx.AsyncClient) -> None:
     response = await client.post("/devices", json={**DEVICE, "labels": labels})
     assert response.status_code == 422
     assert response.json()["errors"][0]["field"] == "labels"
+
+
+def test_a_created_device_is_committed_before_the_response(
+    settings: Settings, nats_url: str, migrated_url: str
+) -> None:
+    """Over real HTTP, with a commit made slow by a deferred trigger: 201 means committed."""
+    slow_commit = """
+        CREATE OR REPLACE FUNCTION netcron_test_slow() RETURNS trigger AS $$
+        BEGIN PERFORM pg_sleep(0.5); RETURN NULL; END $$ LANGUAGE plpgsql;
+        CREATE CONSTRAINT TRIGGER netcron_test_slow AFTER INSERT ON devices
+        DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION netcron_test_slow();
+    """
+    url = migrated_url.replace("postgresql+asyncpg", "postgresql")
+
+    async def sql(statement: str) -> object:
+        connection = await asyncpg.connect(url)
+        try:
+            return (
+                await connection.fetchval(statement)
+                if statement.startswith("SELECT")
+                else await connection.execute(statement)
+            )
+        finally:
+            await connection.close()
+
+    asyncio.run(sql(slow_commit))
+    try:
+        with serving(replica(settings, nats_url)) as base:
+            response = httpx.post(
+                f"{base}/devices",
+                json={**DEVICE, "name": "committed"},
+                headers={"X-API-Key": ADMIN_KEY},
+            )
+            found = asyncio.run(sql("SELECT count(*) FROM devices WHERE name = 'committed'"))
+    finally:
+        asyncio.run(sql("DROP TRIGGER IF EXISTS netcron_test_slow ON devices"))
+    assert response.status_code == 201
+    assert found == 1

@@ -49,11 +49,11 @@ async def canary(api: httpx.AsyncClient, stack: DevStack) -> dict[str, Any]:
             },
         )
     ).json()
-    command = (
-        await api.post(
-            f"/devices/{device['id']}/commands", json={"name": "v", "text": "show version"}
-        )
-    ).json()
+    created = await api.post(
+        f"/devices/{device['id']}/commands", json={"name": "v", "text": "show version"}
+    )
+    assert created.status_code == 201, created.text
+    command = created.json()
     schedule = (
         await api.post(
             f"/devices/{device['id']}/commands/{command['id']}/schedules",

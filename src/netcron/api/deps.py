@@ -39,7 +39,10 @@ def _settings(request: Request) -> Settings:
     return settings
 
 
-SessionDep = Annotated[AsyncSession, Depends(_session)]
+#: scope="function": commit before the response is sent. With the default ("request")
+#: FastAPI sends the response first, so a client could get 201 for a row that is not
+#: committed yet (a quick follow-up request saw 404), or for one whose commit failed.
+SessionDep = Annotated[AsyncSession, Depends(_session, scope="function")]
 OrchestratorDep = Annotated[Orchestrator, Depends(_orchestrator)]
 CipherDep = Annotated[CredentialCipher, Depends(_cipher)]
 SettingsDep = Annotated[Settings, Depends(_settings)]

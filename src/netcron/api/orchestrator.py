@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Protocol
 from uuid import UUID
 
@@ -55,7 +55,7 @@ class Orchestrator(Protocol):
 
     async def spec_version(self, schedule_id: UUID) -> int | None: ...
 
-    async def running_schedules(self) -> set[UUID]: ...
+    async def running_schedules(self, started_before: datetime | None = None) -> set[UUID]: ...
 
     async def ready(self) -> bool: ...
 
@@ -152,6 +152,8 @@ class TemporalOrchestrator:
 
     async def spec_version(self, schedule_id: UUID) -> int | None:
         """The spec version the running workflow holds; None when it is not running."""
+        if not await self.is_running(schedule_id):
+            return None
         handle = self.client.get_workflow_handle(workflow_id_for(schedule_id))
         try:
             state = await handle.query(QUERY_STATE, result_type=dict, rpc_timeout=RPC_TIMEOUT)
@@ -166,12 +168,16 @@ class TemporalOrchestrator:
         version = state.get("version")
         return int(version) if version is not None else None
 
-    async def running_schedules(self) -> set[UUID]:
-        """Schedule ids of every running ScheduleWorkflow (from Temporal's visibility)."""
+    async def running_schedules(self, started_before: datetime | None = None) -> set[UUID]:
+        """Schedule ids of running ScheduleWorkflows (Temporal's visibility), optionally
+        only those started before a moment (a schedule being created has its workflow
+        started a moment before its row is committed)."""
         query = f"WorkflowType = '{WORKFLOW_NAME}' AND ExecutionStatus = 'Running'"
         found: set[UUID] = set()
         try:
             async for execution in self.client.list_workflows(query, rpc_timeout=RPC_TIMEOUT):
+                if started_before and execution.start_time > started_before:
+                    continue
                 ident = execution.id.removeprefix("schedule-")
                 with contextlib.suppress(ValueError):
                     found.add(UUID(ident))
@@ -237,7 +243,7 @@ class InMemoryOrchestrator:
         spec = self.running.get(schedule_id)
         return spec.version if spec else None
 
-    async def running_schedules(self) -> set[UUID]:
+    async def running_schedules(self, started_before: datetime | None = None) -> set[UUID]:
         self._check()
         return set(self.running)
 

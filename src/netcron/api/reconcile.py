@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
 from sqlalchemy import func, select, true
@@ -18,10 +19,13 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from netcron.api.orchestrator import Orchestrator, OrchestratorUnavailable
 from netcron.api.specs import current_specs
+from netcron.db.models import Schedule
 from netcron.runspec import ScheduleInput
 
 log = logging.getLogger(__name__)
 
+#: A workflow younger than this may belong to a schedule whose row is not committed yet.
+ORPHAN_GRACE = timedelta(seconds=30)
 #: pg_try_advisory_xact_lock key: "netcron reconcile".
 LOCK_KEY = 0x6E6574636F6E
 
@@ -63,7 +67,10 @@ async def reconcile(session: AsyncSession, orchestrator: Orchestrator) -> Repair
                 "repaired: workflow had spec v%d, sent v%d", version, spec.version, extra=extra
             )
     known = {spec.schedule_id for spec in specs}
-    for orphan in await orchestrator.running_schedules() - known:
+    settled = datetime.now(UTC) - ORPHAN_GRACE
+    for orphan in await orchestrator.running_schedules(started_before=settled) - known:
+        if await session.get(Schedule, orphan) is not None:
+            continue  # committed since this pass read the schedules
         await orchestrator.stop(orphan)
         repairs.stopped.append(orphan)
         log.warning(
