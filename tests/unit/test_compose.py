@@ -76,3 +76,4 @@ def test_temporal_gets_the_timer_config() -> None:
     source = mount.split(":")[0]
     config = yaml.safe_load((ROOT / source).read_text())
     assert config["history.timerProcessorMaxTimeShift"][0]["value"] == "10ms"
+    assert config["history.timerProcessorMaxPollRPS"][0]["value"] >= 1000

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 
 import httpx
@@ -14,6 +13,7 @@ from netcron.broker.jetstream import publish
 from netcron.messages import ResultMessage, TaskMessage
 from netcron.runs import RunStatus
 from netcron.runspec import RecordRequest, RunRecord
+from netcron.workflows.progress import ProgressRecords
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +48,7 @@ class ScheduleActivities:
     def __init__(self, js: JetStreamContext, api: httpx.AsyncClient) -> None:
         self.js = js
         self.api = api
-        self._background: set[asyncio.Task[None]] = set()
+        self.progress = ProgressRecords(self.post)
 
     @activity.defn(name="publish_task")
     async def publish_task(self, task: TaskMessage) -> bool:
@@ -57,21 +57,13 @@ class ScheduleActivities:
         extra = {"run_id": task.run_id, "schedule_id": str(task.schedule_id)}
         log.debug("task published%s", "" if fresh else " (duplicate dropped)", extra=extra)
         # Recording `queued` is for people watching; the run must not wait for it.
-        queued = progress_record(task, RunStatus.QUEUED, command=task.command)
-        background = asyncio.create_task(self._record_quietly(queued))
-        self._background.add(background)
-        background.add_done_callback(self._background.discard)
+        self.progress.defer(progress_record(task, RunStatus.QUEUED, command=task.command))
         return fresh
-
-    async def _record_quietly(self, request: RecordRequest) -> None:
-        try:
-            await self.post(request)
-        except Exception as exc:
-            log.info("queued status not recorded: %s", exc, extra={"run_id": request.record.run_id})
 
     @activity.defn(name="record_run")
     async def record_run(self, request: RecordRequest) -> None:
         """Record through the api; retried by the workflow until the api takes it."""
+        self.progress.settle(request.record.run_id)
         await self.post(request)
         log.info(
             "run %s recorded",

@@ -52,4 +52,5 @@ async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> N
             log.info("worker is polling task queue %s", settings.temporal_task_queue)
             await relay.run(stop)
             log.info("worker is stopping")
+            await activities.progress.flush()
     await nc.close()
