@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import statistics
 import tempfile
 import time
 import uuid
@@ -31,6 +30,7 @@ from temporalio import activity, workflow
 from temporalio.client import Client
 from temporalio.worker import Worker
 
+from netcron.bench_load import run_api_load
 from netcron.codec import data_converter
 from netcron.config import Settings
 from netcron.dev import DevStack
@@ -50,7 +50,9 @@ class StepReport:
     misattributed: int = 0
     runs_per_s: float = 0.0
     fire_lag_ms: dict[str, float] = field(default_factory=dict)
+    start_lag_ms: dict[str, float] = field(default_factory=dict)
     end_to_end_ms: dict[str, float] = field(default_factory=dict)
+    api_latency_ms: dict[str, dict[str, float]] = field(default_factory=dict)
     history_events_per_run: float = 0.0
     nats_messages_per_run: float = 0.0
     ceiling_runs_per_s: float = 0.0
@@ -147,8 +149,21 @@ async def measure_ceiling(address: str, seconds: float, concurrency: int = 32) -
         return done / (time.monotonic() - started)
 
 
+@dataclass
+class ApiLoad:
+    """Read load on the api while the scheduler runs: requests per second, for how long."""
+
+    rps: float = 200.0
+    seconds: float = 15.0
+
+
 async def run_step(
-    stack: DevStack, devices: int, per_device: int, duration: float, ceiling_s: float
+    stack: DevStack,
+    devices: int,
+    per_device: int,
+    duration: float,
+    ceiling_s: float,
+    api_load: ApiLoad | None = None,
 ) -> StepReport:
     report = StepReport(schedules=devices * per_device, duration_s=duration)
     seen: dict[str, list[float]] = {}
@@ -163,6 +178,7 @@ async def run_step(
     before = sum([(await js.stream_info(s)).state.last_seq for s in (TASKS_STREAM, RESULTS_STREAM)])
     headers = {"X-API-Key": stack.api_key}
     hosts: dict[str, str] = {}
+    device_ids: list[str] = []
     workflow_ids: list[str] = []
     paths: list[str] = []
     async with httpx.AsyncClient(base_url=stack.api_url, headers=headers, timeout=30) as api:
@@ -179,6 +195,7 @@ async def run_step(
                 .raise_for_status()
                 .json()
             )
+            device_ids.append(device["id"])
             command = (
                 (
                     await api.post(
@@ -216,6 +233,15 @@ async def run_step(
             sampler.sample()
             await asyncio.sleep(0.5)
         report.processes = sampler.report()
+        if api_load is not None and api_load.rps > 0:
+            report.api_latency_ms = await asyncio.to_thread(
+                run_api_load,
+                stack.api_url,
+                stack.api_key,
+                device_ids,
+                api_load.rps,
+                api_load.seconds,
+            )
         for path in paths:
             await api.patch(path, json={"is_active": False})
     await asyncio.sleep(1)
@@ -245,6 +271,13 @@ async def run_step(
                 (round(scheduled - window_start.timestamp(), 3), round(lags[-1], 1))
             )
     report.fire_lag_ms = percentiles(lags)
+    report.start_lag_ms = percentiles(
+        [
+            (r["started_at"] - r["scheduled_at"]).total_seconds() * 1000
+            for r in rows
+            if r["started_at"] is not None
+        ]
+    )
     e2e = [
         (r["updated_at"] - r["scheduled_at"]).total_seconds() * 1000
         for r in rows
@@ -275,7 +308,7 @@ async def _rows(
     try:
         return list(
             await conn.fetch(
-                "SELECT run_id, schedule_id, status, output, scheduled_at, updated_at"
+                "SELECT run_id, schedule_id, status, output, scheduled_at, started_at, updated_at"
                 " FROM command_results WHERE schedule_id = ANY($1::uuid[])"
                 " AND scheduled_at >= $2 AND scheduled_at < $3",
                 schedule_ids,
@@ -346,8 +379,10 @@ def summary(report: StepReport) -> str:
         f"{report.ratio_to_ceiling}x the {report.ceiling_runs_per_s}/s ceiling); "
         f"missed {report.missed}, duplicated {report.duplicated}, "
         f"misattributed {report.misattributed}; fire lag {report.fire_lag_ms}; "
-        f"end-to-end {report.end_to_end_ms}; {report.history_events_per_run} history events "
+        f"start lag {report.start_lag_ms}; end-to-end {report.end_to_end_ms}; "
+        f"{report.history_events_per_run} history events "
         f"and {report.nats_messages_per_run} NATS messages per run; CPU/peak RSS: {cpu}"
+        + "".join(f"; api {name} {figures}" for name, figures in report.api_latency_ms.items())
     )
 
 
@@ -360,6 +395,7 @@ def run_bench(
     ramp: list[int],
     out: Path,
     ceiling_s: float = 10.0,
+    api_load: ApiLoad | None = None,
 ) -> list[StepReport]:
     """Start the stack, run each step (a total schedule count), write JSON and PNG."""
     data_dir = Path(tempfile.mkdtemp(prefix="netcron-bench-"))
@@ -383,7 +419,7 @@ def run_bench(
         for total in steps:
             per_device = max(1, total // devices) if ramp else schedules
             count = max(1, total // per_device) if ramp else devices
-            report = asyncio.run(run_step(stack, count, per_device, duration, ceiling_s))
+            report = asyncio.run(run_step(stack, count, per_device, duration, ceiling_s, api_load))
             reports.append(report)
             print(summary(report), flush=True)
     finally:
@@ -411,7 +447,3 @@ def run_bench(
     else:
         print(f"wrote {out}/bench-{stamp}.json (install matplotlib for the plot)")
     return reports
-
-
-def median(values: list[float]) -> float:
-    return statistics.median(values) if values else 0.0

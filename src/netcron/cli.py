@@ -156,7 +156,7 @@ def cmd_events(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from netcron.bench import run_bench
+    from netcron.bench import ApiLoad, run_bench
 
     _settings("bench")
     ramp = [int(step) for step in args.ramp.split(",")] if args.ramp else []
@@ -168,6 +168,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         ramp=ramp,
         out=Path(args.out),
         ceiling_s=args.ceiling_seconds,
+        api_load=ApiLoad(rps=args.api_rps, seconds=args.api_seconds),
     )
     return 0
 
@@ -215,6 +216,10 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--delay", type=float, default=0.0, help="emulated command delay (s)")
     bench.add_argument("--ramp", default="", help="total schedule counts, e.g. 10,20,40")
     bench.add_argument("--ceiling-seconds", type=float, default=10, help="ceiling run (s)")
+    bench.add_argument(
+        "--api-rps", type=float, default=200, help="api read load per step, req/s (0: none)"
+    )
+    bench.add_argument("--api-seconds", type=float, default=15, help="api load run (s)")
     bench.add_argument("--out", default="bench-results", help="where JSON and PNG go")
     bench.set_defaults(func=cmd_bench)
     return parser

@@ -14,6 +14,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, Field
 
+from netcron.firelead import FireLead
 from netcron.runs import RunStatus
 
 WORKFLOW_NAME = "ScheduleWorkflow"
@@ -68,6 +69,9 @@ class ScheduleInput(BaseModel):
     spec: RunSpec
     last_fire_at: datetime | None = Field(
         None, description="The last cron time handled; None on a schedule's first start."
+    )
+    fire_lead: FireLead = Field(
+        default_factory=FireLead, description="How early the fire timer aims (learned)."
     )
 
 

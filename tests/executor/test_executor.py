@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -132,3 +133,23 @@ async def test_credentials_reach_the_driver_and_nothing_else(
     assert driver.calls[0][1].password == "t0p-secret"
     assert all("t0p-secret" not in result.model_dump_json() for result in results)
     assert "t0p-secret" not in caplog.text
+
+
+async def test_a_task_published_early_starts_at_its_scheduled_time(
+    broker: Broker, settings: Settings
+) -> None:
+    called_at: list[datetime] = []
+
+    async def note_time(task: TaskMessage, credentials: Credentials) -> str:
+        called_at.append(datetime.now(UTC))
+        return "ok"
+
+    driver = RecordingDriver(behaviour=note_time)
+    scheduled = datetime.now(UTC) + timedelta(milliseconds=300)
+    task = make_task(scheduled_at=scheduled, deadline=scheduled + timedelta(seconds=30))
+    async with running(executor_for(broker, settings, driver)):
+        await broker.publish_task(task)
+        running_result, final = await broker.wait_results(2)
+    assert running_result.started_at is not None and running_result.started_at >= scheduled
+    assert final.status == RunStatus.SUCCEEDED
+    assert called_at and called_at[0] >= scheduled

@@ -31,6 +31,9 @@ PROGRESS_INTERVAL = 10.0
 NAK_DELAY = 2.0
 #: How long a stopping executor lets running commands finish.
 DRAIN_TIMEOUT = 30.0
+#: The longest an early task is held for its scheduled time. Workflows publish at most
+#: ``firelead.MAX_LEAD`` early; more than that is clock skew, not worth a held slot.
+MAX_HOLD = 1.0
 
 
 def default_executor_id() -> str:
@@ -110,7 +113,14 @@ class Executor:
         log.info("run %s", result.status.value, extra=extra)
 
     async def execute(self, task: TaskMessage, message: Msg) -> ResultMessage:
-        """Run one task and return its final result; reports ``running`` first."""
+        """Run one task and return its final result; reports ``running`` first.
+
+        A task published ahead of its time (see ``netcron.firelead``) waits for it: the
+        command starts on its scheduled second, never before.
+        """
+        hold = (task.scheduled_at - datetime.now(UTC)).total_seconds()
+        if hold > 0:
+            await asyncio.sleep(min(hold, MAX_HOLD))
         started = datetime.now(UTC)
         if started > task.deadline:
             return self._result(

@@ -9,7 +9,6 @@ the result signal, the record marker and their workflow tasks.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -19,6 +18,7 @@ from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from netcron.cron import fire_times_between, next_fire_time
+    from netcron.firelead import FireLead
     from netcron.messages import ResultMessage, TaskMessage
     from netcron.runs import RunStatus, run_id_for
     from netcron.runspec import (
@@ -90,6 +90,7 @@ class ScheduleWorkflow:
         self._gone = False
         self._last_fire_at: datetime | None = None
         self._next_fire_at: datetime | None = None
+        self._lead: FireLead = schedule.fire_lead
 
     @property
     def spec(self) -> RunSpec:
@@ -113,10 +114,14 @@ class ScheduleWorkflow:
                 # The new execution fires what is due from the same last_fire_at.
                 await workflow.wait_condition(workflow.all_handlers_finished)
                 workflow.continue_as_new(
-                    ScheduleInput(spec=self.spec, last_fire_at=self._last_fire_at)
+                    ScheduleInput(
+                        spec=self.spec, last_fire_at=self._last_fire_at, fire_lead=self._lead
+                    )
                 )
             scan_from = max(self._last_fire_at, now - MISSED_SCAN_WINDOW)
-            due = fire_times_between(self.spec.cron, self.spec.timezone, scan_from, now)
+            # A fire up to one lead ahead is due now: the executor holds it until its time.
+            horizon = now + timedelta(seconds=self._lead.seconds)
+            due = fire_times_between(self.spec.cron, self.spec.timezone, scan_from, horizon)
             if due:
                 self._fire(due, now)
                 self._last_fire_at = due[-1]
@@ -131,22 +136,27 @@ class ScheduleWorkflow:
         return self._stopping or self._gone
 
     async def _sleep_until(self, fire_at: datetime | None, now: datetime) -> None:
-        """One timer for the loop: until the next fire or the earliest run deadline.
+        """One timer for the loop: until the next fire (less the lead) or the earliest deadline.
 
         Runs have no timers of their own; a run's TTL is checked when the loop wakes,
         which saves two history events per run when fires come faster than the TTL.
         A signal, or a run ending while the loop waits on its deadline, wakes it early.
+        A wake-up by the fire timer teaches the lead how late such wake-ups come.
         """
+        aim = fire_at - timedelta(seconds=self._lead.seconds) if fire_at else None
         deadlines = [at for run_id, at in self._deadlines.items() if run_id not in self._expired]
-        candidates = [at for at in (fire_at, *deadlines) if at is not None]
+        candidates = [at for at in (aim, *deadlines) if at is not None]
         self._wake_at = min(candidates) if candidates else None
-        self._waiting_on_deadline = self._wake_at is not None and self._wake_at != fire_at
+        self._waiting_on_deadline = self._wake_at is not None and self._wake_at != aim
         self._woken = False
         seconds = None
         if self._wake_at is not None:
             seconds = max((self._wake_at - now).total_seconds(), 0.001)
-        with contextlib.suppress(TimeoutError):
+        try:
             await workflow.wait_condition(lambda: self._woken or self._done(), timeout=seconds)
+        except TimeoutError:
+            if aim is not None and self._wake_at == aim and aim > now:
+                self._lead = self._lead.observe((workflow.now() - aim).total_seconds())
         self._wake_at = None
 
     def _expire(self, now: datetime) -> None:
@@ -375,4 +385,5 @@ class ScheduleWorkflow:
             "pending": sorted(self._pending),
             "last_fire_at": self._last_fire_at.isoformat() if self._last_fire_at else None,
             "next_fire_at": self._next_fire_at.isoformat() if self._next_fire_at else None,
+            "fire_lead_ms": round(self._lead.seconds * 1000, 1),
         }
