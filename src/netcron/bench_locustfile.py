@@ -1,23 +1,39 @@
 """Locust users for `netcron bench`: list devices and read a device's runs, at a fixed rate.
 
 Loaded by locust in its own process (see ``netcron.bench_load``); configured through
-the environment so that nothing secret goes on a command line.
+the environment so that nothing secret goes on a command line. Each user makes
+``NETCRON_BENCH_USER_RPS`` requests a second on a fixed timetable, and the n-th user's
+timetable starts n / total rate seconds late, so that the requests arrive evenly spaced.
+(Locust's ``constant_throughput`` paces from when a user was created, which lined every
+user up again and sent the requests in bursts.)
 """
 
 from __future__ import annotations
 
+import itertools
 import os
 import random
+import time
 
-from locust import FastHttpUser, constant_throughput, task
+from locust import FastHttpUser, task
 
 DEVICES = os.environ.get("NETCRON_BENCH_DEVICES", "").split(",")
-HEADERS = {"X-API-Key": os.environ.get("NETCRON_BENCH_API_KEY", "")}
+USER_RPS = float(os.environ.get("NETCRON_BENCH_USER_RPS", "1"))
+TOTAL_RPS = float(os.environ.get("NETCRON_BENCH_RPS", "1"))
+_started = itertools.count()
 
 
 class ApiReader(FastHttpUser):
-    wait_time = constant_throughput(float(os.environ.get("NETCRON_BENCH_USER_RPS", "10")))
-    default_headers = HEADERS
+    default_headers = {"X-API-Key": os.environ.get("NETCRON_BENCH_API_KEY", "")}  # noqa: RUF012
+    _next = 0.0
+
+    def on_start(self) -> None:
+        time.sleep((next(_started) / TOTAL_RPS) % (1 / USER_RPS))
+        self._next = time.monotonic()
+
+    def wait_time(self) -> float:
+        self._next += 1 / USER_RPS
+        return max(0.0, self._next - time.monotonic())
 
     @task
     def list_devices(self) -> None:
