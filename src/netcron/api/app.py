@@ -20,7 +20,7 @@ from netcron.apikeys import parse_api_keys
 from netcron.broker.jetstream import connect_nats
 from netcron.config import Settings
 from netcron.crypto import CredentialCipher
-from netcron.db.session import create_engine, create_sessionmaker
+from netcron.db.session import create_engine, create_read_sessionmaker, create_sessionmaker
 from netcron.retry import wait_for
 
 log = logging.getLogger(__name__)
@@ -42,6 +42,7 @@ def create_app(
         app.state.api_keys = api_keys
         app.state.engine = create_engine(settings.database_url)
         app.state.sessionmaker = create_sessionmaker(app.state.engine)
+        app.state.read_sessionmaker = create_read_sessionmaker(app.state.engine)
         app.state.orchestrator = orchestrator or await TemporalOrchestrator.connect(settings)
         app.state.nats = None
         background = [asyncio.create_task(_connect_nats(app, settings))]
