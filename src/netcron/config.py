@@ -31,6 +31,9 @@ class Settings(BaseSettings):
     )
     api_host: str = Field("0.0.0.0", description="Address the api listens on.")
     api_port: int = Field(8000, ge=1, le=65535, description="Port the api listens on.")
+    api_workers: int = Field(
+        1, ge=1, le=64, description="api processes (uvicorn workers) sharing the port."
+    )
     api_keys: str = Field(
         "", description="API keys: comma-separated `key` or `name:key:read+write+results`."
     )

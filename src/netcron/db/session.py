@@ -12,8 +12,8 @@ from sqlalchemy.ext.asyncio import (
 #: Connections kept open. Past it, connections are opened per request and closed after
 #: it: under 200 requests/s a pool of 10 opened a new PostgreSQL backend many times a
 #: second, which cost more than the queries (see README, Performance).
-POOL_SIZE = 30
-MAX_OVERFLOW = 20
+POOL_SIZE = 20
+MAX_OVERFLOW = 10
 
 
 def create_engine(database_url: str) -> AsyncEngine:
