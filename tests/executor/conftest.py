@@ -117,6 +117,11 @@ async def running(executor: Executor) -> AsyncIterator[Executor]:
 
 
 def executor_for(
-    broker: Broker, settings: Settings, driver: Driver, name: str = "ex-1"
+    broker: Broker,
+    settings: Settings,
+    driver: Driver,
+    name: str = "ex-1",
+    running_after: float = 0.0,
 ) -> Executor:
-    return Executor(broker.js, settings, driver, executor_id=name)
+    """An executor that reports ``running`` at once unless told to wait."""
+    return Executor(broker.js, settings, driver, executor_id=name, running_after=running_after)

@@ -153,3 +153,28 @@ async def test_a_task_published_early_starts_at_its_scheduled_time(
     assert running_result.started_at is not None and running_result.started_at >= scheduled
     assert final.status == RunStatus.SUCCEEDED
     assert called_at and called_at[0] >= scheduled
+
+
+async def test_a_quick_command_reports_only_its_final_result(
+    broker: Broker, settings: Settings
+) -> None:
+    driver = EmulatedDriver(delay_min=0, delay_max=0)
+    async with running(executor_for(broker, settings, driver, running_after=0.5)):
+        await broker.publish_task(make_task())
+        [final] = await broker.wait_results(1)
+        await asyncio.sleep(0.7)
+        assert await broker.wait_results(1) == [final]
+    assert final.status == RunStatus.SUCCEEDED
+    assert final.started_at is not None
+
+
+async def test_a_slow_command_reports_running_while_it_runs(
+    broker: Broker, settings: Settings
+) -> None:
+    driver = EmulatedDriver(delay_min=0.6, delay_max=0.6)
+    async with running(executor_for(broker, settings, driver, running_after=0.2)):
+        await broker.publish_task(make_task())
+        running_result, final = await broker.wait_results(2)
+    assert running_result.status == RunStatus.RUNNING
+    assert final.status == RunStatus.SUCCEEDED
+    assert running_result.started_at == final.started_at

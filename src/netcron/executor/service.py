@@ -31,6 +31,10 @@ PROGRESS_INTERVAL = 10.0
 NAK_DELAY = 2.0
 #: How long a stopping executor lets running commands finish.
 DRAIN_TIMEOUT = 30.0
+#: A command still running after this many seconds is reported ``running``. Most end
+#: sooner, and their final result says when they started: announcing each one cost a
+#: broker message, a relay delivery and an api write per run for nothing.
+RUNNING_AFTER = 0.5
 #: The longest an early task is held for its scheduled time. Workflows publish at most
 #: ``firelead.MAX_LEAD`` early; more than that is clock skew, not worth a held slot.
 MAX_HOLD = 1.0
@@ -57,8 +61,10 @@ class Executor:
         settings: Settings,
         driver: Driver,
         executor_id: str | None = None,
+        running_after: float = RUNNING_AFTER,
     ) -> None:
         self.js = js
+        self.running_after = running_after
         self.settings = settings
         self.driver = driver
         self.executor_id = executor_id or settings.executor_id or default_executor_id()
@@ -113,7 +119,7 @@ class Executor:
         log.info("run %s", result.status.value, extra=extra)
 
     async def execute(self, task: TaskMessage, message: Msg) -> ResultMessage:
-        """Run one task and return its final result; reports ``running`` first.
+        """Run one task and return its final result; reports ``running`` if it takes a while.
 
         A task published ahead of its time (see ``netcron.firelead``) waits for it: the
         command starts on its scheduled second, never before.
@@ -130,7 +136,7 @@ class Executor:
                 error="deadline passed before the executor started it",
             )
         running = self._result(task, RunStatus.RUNNING, started_at=started)
-        await publish(self.js, running.subject, running, running.msg_id)
+        announce = asyncio.create_task(self._announce(running))
         progress = asyncio.create_task(self._keep_alive(message))
         try:
             output = await asyncio.wait_for(
@@ -147,6 +153,7 @@ class Executor:
             return self._done(task, started, RunStatus.FAILED, error=str(exc))
         finally:
             progress.cancel()
+            announce.cancel()
         text, truncated = cap(output, self.settings.output_max_bytes)
         return self._done(
             task, started, RunStatus.SUCCEEDED, output=text, output_truncated=truncated
@@ -158,6 +165,14 @@ class Executor:
         if self._cipher is None:
             self._cipher = CredentialCipher(self.settings.secret_key)
         return self._cipher.decrypt(task.credentials)
+
+    async def _announce(self, running: ResultMessage) -> None:
+        """Publish ``running`` once the command has run for ``running_after`` seconds."""
+        await asyncio.sleep(self.running_after)
+        try:
+            await publish(self.js, running.subject, running, running.msg_id)
+        except Exception as exc:
+            log.info("running status not published: %s", exc, extra={"run_id": running.run_id})
 
     async def _keep_alive(self, message: Msg) -> None:
         while True:

@@ -1,12 +1,12 @@
-"""Queued and running records, held back briefly so a quick run costs one api write.
+"""The ``queued`` record, held back briefly so a quick run costs one api write.
 
-Progress (``queued`` when the task is published, ``running`` when an executor starts)
-is for people watching a run. Most runs end well within a second, and their final
-record, which carries the same fields, makes the progress writes pointless: posting all
-three tripled the api's writes, PostgreSQL commits and live events per run. Each progress
-record therefore waits ``delay`` seconds and is dropped if the run's final record comes
-first. A run that outlives the delay shows its progress as before, at most ``delay``
-late. A dropped or failed progress write loses nothing: the final record is what counts.
+Progress is for people watching a run. Most runs end well within a second, and their
+final record, which carries the same fields, makes a progress write pointless: posting
+``queued`` and ``running`` for every run tripled the api's writes, PostgreSQL commits
+and live events. So ``queued`` waits ``delay`` seconds and is dropped if the run's final
+record comes first (executors hold ``running`` back the same way). A run that outlives
+the delay shows its progress as before, at most ``delay`` late. A dropped or failed
+progress write loses nothing: the final record is what counts.
 """
 
 from __future__ import annotations

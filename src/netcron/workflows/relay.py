@@ -1,8 +1,9 @@
 """The results relay: results from JetStream to the workflow that waits for them.
 
-``running`` goes to the api as a deferred progress record (a workflow needs only final
-results, and a signal per status would cost history events on every run); a final
-result is signalled to ``schedule-<schedule_id>``. A message is acked only once the signal or
+``running`` (which executors send only for commands that take a while) is recorded
+straight through the api: a workflow needs only final results, and a signal per status
+would cost history events on every run. A final result is signalled to
+``schedule-<schedule_id>``. A message is acked only once the signal or
 the record was accepted, so a crash here means redelivery, never a lost result.
 """
 
@@ -15,6 +16,7 @@ from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from pydantic import ValidationError
 from temporalio.client import Client
+from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
 from netcron.messages import RELAY_CONSUMER, RESULTS_STREAM, ResultMessage
@@ -68,7 +70,7 @@ class ResultsRelay:
         extra = {"run_id": result.run_id, "schedule_id": str(result.schedule_id)}
         try:
             if result.status == RunStatus.RUNNING:
-                self._record_running(result)
+                await self._record_running(result)
             else:
                 await self._signal(result)
         except _Gone as gone:
@@ -88,14 +90,17 @@ class ResultsRelay:
                 raise _Gone(f"workflow {handle.id} is not running") from None
             raise
 
-    def _record_running(self, result: ResultMessage) -> None:
+    async def _record_running(self, result: ResultMessage) -> None:
         request = progress_record(
             result,
             RunStatus.RUNNING,
             started_at=result.started_at,
             executor_id=result.executor_id,
         )
-        self.activities.progress.defer(request)
+        try:
+            await self.activities.post(request)
+        except ApplicationError as exc:
+            raise _Gone(str(exc)) from None
 
 
 class _Gone(Exception):
