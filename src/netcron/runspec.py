@@ -17,6 +17,9 @@ from pydantic import BaseModel, Field
 from netcron.firelead import FireLead
 from netcron.runs import RunStatus
 
+#: The most attempts a run may have (its retry policy's bound).
+MAX_ATTEMPTS = 10
+
 WORKFLOW_NAME = "ScheduleWorkflow"
 SIGNAL_UPDATE = "update"
 SIGNAL_RESULT = "result"
@@ -53,7 +56,7 @@ class RunSpec(BaseModel):
     overlap: Literal["skip", "allow"] = "skip"
     starting_deadline_seconds: int = Field(60, ge=0)
     retry_max_attempts: int = Field(
-        1, ge=1, le=10, description="Attempts per run, the first included."
+        1, ge=1, le=MAX_ATTEMPTS, description="Attempts per run, the first included."
     )
     retry_backoff_seconds: float = Field(
         10.0, ge=0, description="Wait before the second attempt; doubles for each one after."
@@ -88,7 +91,7 @@ class RunRecord(BaseModel):
     scheduled_at: datetime
     started_at: datetime | None = None
     finished_at: datetime | None = None
-    attempt: int = Field(1, ge=1)
+    attempt: int = Field(1, ge=1, le=MAX_ATTEMPTS)
     output: str | None = None
     output_truncated: bool = False
     error: str | None = None

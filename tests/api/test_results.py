@@ -116,6 +116,28 @@ async def test_invalid_status_is_422(client: httpx.AsyncClient, schedule: dict[s
     assert response.json()["errors"][0]["field"] == "status"
 
 
+async def test_an_attempt_beyond_the_retry_bound_is_422(
+    client: httpx.AsyncClient, schedule: dict[str, Any]
+) -> None:
+    response = await _post(client, schedule, _record(schedule, "failed", attempt=5458581676760))
+    assert response.status_code == 422
+    assert response.json()["errors"][0]["field"] == "attempt"
+
+
+async def test_a_record_for_a_schedule_of_another_device_is_404(
+    client: httpx.AsyncClient, schedule: dict[str, Any]
+) -> None:
+    other = await client.post(
+        "/devices", json={"name": "other", "host": "10.9.9.9", "platform": "cisco_ios"}
+    )
+    response = await client.post(
+        f"/devices/{other.json()['id']}/schedules/{schedule['id']}/result",
+        json=_record(schedule, "succeeded"),
+    )
+    assert response.status_code == 404
+    assert (await _results(client, schedule["device_id"]))["items"] == []
+
+
 async def test_results_are_newest_first_and_page(
     client: httpx.AsyncClient, schedule: dict[str, Any]
 ) -> None:

@@ -7,11 +7,23 @@ import json
 import logging
 import uuid
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, cast
 
 from fastapi import APIRouter, BackgroundTasks, Depends, Path, Query, Request
 from pydantic import BaseModel, ConfigDict
-from sqlalchemy import func, select, tuple_
+from sqlalchemy import (
+    DateTime,
+    Integer,
+    String,
+    Table,
+    Uuid,
+    bindparam,
+    false,
+    func,
+    literal,
+    select,
+    tuple_,
+)
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -114,37 +126,71 @@ def merge(row: CommandResult, record: RunRecord) -> bool:
     return moves or retried
 
 
+#: A new run's row, made only when the schedule exists on that device (one statement, one
+#: cached compilation: the schedule lookup, the insert and the conflict check together).
+_RUNS = cast(Table, CommandResult.__table__)
+_NEW_RUN = (
+    insert(_RUNS)
+    .from_select(
+        [
+            _RUNS.c.id,
+            _RUNS.c.run_id,
+            _RUNS.c.schedule_id,
+            _RUNS.c.device_id,
+            _RUNS.c.command_id,
+            _RUNS.c.scheduled_at,
+            _RUNS.c.status,
+            _RUNS.c.attempt,
+            _RUNS.c.output_truncated,
+        ],
+        select(
+            bindparam("id", type_=Uuid),
+            bindparam("run_id", type_=String),
+            Schedule.id,
+            Schedule.device_id,
+            Schedule.command_id,
+            bindparam("scheduled_at", type_=DateTime(timezone=True)),
+            literal(RunStatus.SCHEDULED.value),
+            bindparam("attempt", type_=Integer),
+            false(),
+        ).where(
+            Schedule.id == bindparam("schedule_id", type_=Uuid),
+            Schedule.device_id == bindparam("device_id", type_=Uuid),
+        ),
+    )
+    .on_conflict_do_nothing(index_elements=[_RUNS.c.run_id])
+)
+
+
 async def record_run(
     session: AsyncSession, *, device_id: uuid.UUID, schedule_id: uuid.UUID, record: RunRecord
 ) -> tuple[CommandResult, bool]:
-    """Upsert by ``run_id``: a retried or repeated record never makes a second row."""
-    schedule = await session.get(Schedule, schedule_id)
-    if schedule is None or schedule.device_id != device_id:
-        raise NotFound("schedule", schedule_id)
+    """Upsert by ``run_id``: a retried or repeated record never makes a second row.
+
+    Three statements: insert the row if the run is new and its schedule exists, lock the
+    row, update what moved (``updated_at`` comes back with the update). No row means no
+    such schedule on that device (a schedule's runs go with it).
+    """
     await session.execute(
-        insert(CommandResult)
-        .values(
-            id=uuid.uuid4(),
-            run_id=record.run_id,
-            schedule_id=schedule_id,
-            device_id=device_id,
-            command_id=schedule.command_id,
-            scheduled_at=record.scheduled_at,
-            status=RunStatus.SCHEDULED.value,
-            attempt=record.attempt,
-            output_truncated=False,
-        )
-        .on_conflict_do_nothing(index_elements=[CommandResult.run_id])
+        _NEW_RUN,
+        {
+            "id": uuid.uuid4(),
+            "run_id": record.run_id,
+            "scheduled_at": record.scheduled_at,
+            "attempt": record.attempt,
+            "schedule_id": schedule_id,
+            "device_id": device_id,
+        },
     )
     row = await session.scalar(
         select(CommandResult).where(CommandResult.run_id == record.run_id).with_for_update()
     )
-    assert row is not None
+    if row is None or (row.schedule_id == schedule_id and row.device_id != device_id):
+        raise NotFound("schedule", schedule_id)
     if row.schedule_id != schedule_id:
         raise NotFound("run", record.run_id)
     moved = merge(row, record)
     await session.flush()
-    await session.refresh(row)
     log.info(
         "run %s%s",
         record.status.value,

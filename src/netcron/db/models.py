@@ -103,6 +103,9 @@ class CommandResult(Timestamped, Base):
     """One run of a schedule; ``run_id`` is deterministic, so writes are upserts."""
 
     __tablename__ = "command_results"
+    #: The update that records a run returns its new ``updated_at`` (RETURNING), rather
+    #: than a second query fetching it.
+    __mapper_args__ = {"eager_defaults": True}  # noqa: RUF012
     __table_args__ = (
         Index("ix_command_results_device_scheduled", "device_id", "scheduled_at"),
         Index("ix_command_results_schedule_scheduled", "schedule_id", "scheduled_at"),
