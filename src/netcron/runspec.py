@@ -9,10 +9,10 @@ name, and payloads travel through Temporal's pydantic data converter.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Field
 
 from netcron.firelead import FireLead
 from netcron.runs import RunStatus
@@ -78,6 +78,22 @@ class ScheduleInput(BaseModel):
     )
 
 
+def _without_nul(value: str | None) -> str | None:
+    """Identifiers: PostgreSQL text cannot hold NUL, and no real one has it."""
+    if value is not None and "\x00" in value:
+        raise ValueError("must not contain NUL characters")
+    return value
+
+
+def _nul_replaced(value: str | None) -> str | None:
+    """Device output may hold NUL bytes; PostgreSQL text cannot, so they become U+FFFD."""
+    return value.replace("\x00", "\ufffd") if value else value
+
+
+Identifier = Annotated[str, AfterValidator(_without_nul)]
+DeviceText = Annotated[str, AfterValidator(_nul_replaced)]
+
+
 class RunRecord(BaseModel):
     """A run's state as the workflow records it (``POST .../schedules/{id}/result``).
 
@@ -85,18 +101,18 @@ class RunRecord(BaseModel):
     or replace a final one, is ignored by the api.
     """
 
-    run_id: str = Field(min_length=1, max_length=200)
+    run_id: Identifier = Field(min_length=1, max_length=200)
     command_id: UUID
     status: RunStatus
     scheduled_at: datetime
     started_at: datetime | None = None
     finished_at: datetime | None = None
     attempt: int = Field(1, ge=1, le=MAX_ATTEMPTS)
-    output: str | None = None
+    output: DeviceText | None = None
     output_truncated: bool = False
-    error: str | None = None
-    executor_id: str | None = None
-    command: str | None = None
+    error: DeviceText | None = None
+    executor_id: Identifier | None = None
+    command: Identifier | None = None
 
 
 class RecordRequest(BaseModel):

@@ -193,3 +193,18 @@ def test_a_created_device_is_committed_before_the_response(
         asyncio.run(sql("DROP TRIGGER IF EXISTS netcron_test_slow ON devices"))
     assert response.status_code == 201
     assert found == 1
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"name": "core\x00sw1", "host": "10.0.0.1"},
+        {"name": "core-sw1", "host": "10.0.0.1", "labels": {"site": "a\x00b"}},
+    ],
+)
+async def test_a_nul_the_database_cannot_store_is_422_not_500(
+    client: httpx.AsyncClient, body: dict[str, Any]
+) -> None:
+    response = await client.post("/devices", json={"platform": "cisco_ios", **body})
+    assert response.status_code == 422, response.text
+    assert "NUL" in response.json()["detail"]

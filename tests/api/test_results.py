@@ -124,6 +124,18 @@ async def test_an_attempt_beyond_the_retry_bound_is_422(
     assert response.json()["errors"][0]["field"] == "attempt"
 
 
+async def test_a_nul_in_an_identifier_is_422_and_in_output_is_replaced(
+    client: httpx.AsyncClient, schedule: dict[str, Any]
+) -> None:
+    bad = _record(schedule, "succeeded", executor_id="ex\x001")
+    response = await _post(client, schedule, bad)
+    assert response.status_code == 422
+    assert response.json()["errors"][0]["field"] == "executor_id"
+    response = await _post(client, schedule, _record(schedule, "succeeded", output="a\x00b"))
+    assert response.status_code == 200, response.text
+    assert response.json()["output"] == "a\ufffdb"
+
+
 async def test_a_record_for_a_schedule_of_another_device_is_404(
     client: httpx.AsyncClient, schedule: dict[str, Any]
 ) -> None:

@@ -10,6 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 log = logging.getLogger(__name__)
@@ -122,6 +123,12 @@ def _message(error: dict[str, Any]) -> str:
     return message.removeprefix("Value error, ")
 
 
+def _is_nul_refused(exc: DBAPIError) -> bool:
+    """PostgreSQL refusing a NUL in text (0x00) or in JSON (\\u0000): the client's input."""
+    message = str(exc.orig)
+    return "0x00" in message or "unsupported Unicode escape sequence" in message
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(DomainError)
     async def domain_error(request: Request, exc: DomainError) -> JSONResponse:
@@ -140,6 +147,14 @@ def install_error_handlers(app: FastAPI) -> None:
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         detail = exc.detail if isinstance(exc.detail, str) else "request failed"
         return problem(exc.status_code, detail, detail)
+
+    @app.exception_handler(DBAPIError)
+    async def database_error(request: Request, exc: DBAPIError) -> JSONResponse:
+        if _is_nul_refused(exc):
+            detail = "a text value holds a NUL character, which cannot be stored"
+            errors = [{"field": "body", "message": detail}]
+            return problem(422, "Validation failed", detail, errors=errors)
+        return await unexpected(request, exc)
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
