@@ -178,3 +178,26 @@ async def test_a_slow_command_reports_running_while_it_runs(
     assert running_result.status == RunStatus.RUNNING
     assert final.status == RunStatus.SUCCEEDED
     assert running_result.started_at == final.started_at
+
+
+async def test_a_task_held_for_its_time_leaves_its_slot_to_a_task_due_now(
+    broker: Broker, secret_key: str
+) -> None:
+    settings = Settings(_env_file=None, secret_key=secret_key, executor_concurrency=1)  # type: ignore[call-arg]
+    called: dict[str, datetime] = {}
+
+    async def note(task: TaskMessage, credentials: Credentials) -> str:
+        called[task.command] = datetime.now(UTC)
+        return "ok"
+
+    later = datetime.now(UTC) + timedelta(milliseconds=600)
+    early = make_task(command="later", scheduled_at=later, deadline=later + timedelta(seconds=30))
+    async with running(executor_for(broker, settings, RecordingDriver(behaviour=note))):
+        await broker.publish_task(early)
+        await asyncio.sleep(0.1)
+        published = datetime.now(UTC)
+        await broker.publish_task(make_task(command="now"))
+        await broker.wait_results(4)
+    assert called["now"] < later
+    assert called["now"] - published < timedelta(milliseconds=300)
+    assert called["later"] >= later

@@ -69,6 +69,8 @@ class Executor:
         self.driver = driver
         self.executor_id = executor_id or settings.executor_id or default_executor_id()
         self.slots = asyncio.Semaphore(settings.executor_concurrency)
+        #: Tasks waiting for their scheduled time: fetched, but not yet work.
+        self.holding = 0
         self.running: set[asyncio.Task[None]] = set()
         self._cipher: CredentialCipher | None = None
 
@@ -79,7 +81,7 @@ class Executor:
         log.info("executor %s is consuming %s", self.executor_id, TASKS_STREAM)
         limit = self.settings.executor_concurrency
         while not stop.is_set():
-            free = limit - len(self.running)
+            free = limit - len(self.running) + self.holding
             if free <= 0:
                 await asyncio.wait(self.running, return_when=asyncio.FIRST_COMPLETED)
                 continue
@@ -95,6 +97,7 @@ class Executor:
                 task = asyncio.create_task(self.handle(message))
                 self.running.add(task)
                 task.add_done_callback(self.running.discard)
+            await asyncio.sleep(0)  # let early tasks start holding before slots are counted
         if self.running:
             log.info("waiting for %d running task(s)", len(self.running))
             await asyncio.wait(self.running, timeout=DRAIN_TIMEOUT)
@@ -126,7 +129,15 @@ class Executor:
         """
         hold = (task.scheduled_at - datetime.now(UTC)).total_seconds()
         if hold > 0:
-            await asyncio.sleep(min(hold, MAX_HOLD))
+            self.holding += 1
+            try:
+                await asyncio.sleep(min(hold, MAX_HOLD))
+            finally:
+                self.holding -= 1
+        async with self.slots:
+            return await self._run(task, message)
+
+    async def _run(self, task: TaskMessage, message: Msg) -> ResultMessage:
         started = datetime.now(UTC)
         if started > task.deadline:
             return self._result(
