@@ -49,16 +49,27 @@ class ResultsRelay:
             durable=RELAY_CONSUMER, stream=RESULTS_STREAM
         )
         log.info("results relay is consuming %s", RESULTS_STREAM)
+        in_flight: set[asyncio.Task[None]] = set()
         while not stop.is_set():
+            free = self.batch - len(in_flight)
+            if free <= 0:
+                await asyncio.wait(in_flight, return_when=asyncio.FIRST_COMPLETED)
+                continue
             try:
-                messages = await subscription.fetch(self.batch, timeout=1)
+                messages = await subscription.fetch(free, timeout=1)
             except TimeoutError:
                 continue
             except Exception as exc:
                 log.warning("fetching results failed: %r", exc)
                 await asyncio.sleep(RETRY_DELAY)
                 continue
-            await asyncio.gather(*(self.handle(message) for message in messages))
+            # Handed on as they come: a result need not wait for the rest of its batch.
+            for message in messages:
+                task = asyncio.create_task(self.handle(message))
+                in_flight.add(task)
+                task.add_done_callback(in_flight.discard)
+        if in_flight:
+            await asyncio.wait(in_flight, timeout=10)
 
     async def handle(self, message: Msg) -> None:
         try:
