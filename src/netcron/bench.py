@@ -46,6 +46,8 @@ class StepReport:
     expected_runs: int = 0
     recorded_runs: int = 0
     missed: int = 0
+    skipped: int = 0
+    timed_out: int = 0
     duplicated: int = 0
     misattributed: int = 0
     runs_per_s: float = 0.0
@@ -244,16 +246,18 @@ async def run_step(
             )
         for path in paths:
             await api.patch(path, json={"is_active": False})
-    await asyncio.sleep(1)
-    rows = await _rows(stack, list(hosts), window_start, window_end)
-    fired = {r["run_id"]: r for r in rows}
     report.expected_runs = len(hosts) * int(duration)
+    rows = await _final_rows(stack, list(hosts), window_start, window_end, report.expected_runs)
+    fired = {r["run_id"]: r for r in rows if r["status"] in RAN}
     report.recorded_runs = len(fired)
+    report.skipped = sum(1 for r in rows if r["status"] == "skipped")
+    report.timed_out = sum(1 for r in rows if r["status"] == "timed_out")
     report.duplicated = (
         len(rows)
-        - len(fired)
+        - len({r["run_id"] for r in rows})
         + sum(1 for run_id, times in seen.items() if len(times) > 1 and run_id in fired)
     )
+    # A fire that did not run (no row, skipped, timed out) is a missed run.
     report.missed = max(report.expected_runs - len(fired), 0)
     report.misattributed = sum(
         1
@@ -295,6 +299,29 @@ async def run_step(
     )
     report.ratio_to_ceiling = round(report.runs_per_s / max(report.ceiling_runs_per_s, 0.01), 2)
     return report
+
+
+#: Statuses of a run that ran: the command was carried out and its result recorded.
+RAN = ("succeeded", "failed")
+FINAL = (*RAN, "skipped", "timed_out", "canceled")
+
+
+async def _final_rows(
+    stack: DevStack,
+    schedule_ids: list[str],
+    start: datetime,
+    end: datetime,
+    expected: int,
+    patience: float = 60.0,
+) -> list[asyncpg.Record]:
+    """The window's rows once every expected run has a final status (or patience ran out)."""
+    deadline = time.monotonic() + patience
+    while True:
+        rows = await _rows(stack, schedule_ids, start, end)
+        final = sum(1 for r in rows if r["status"] in FINAL)
+        if final >= expected or time.monotonic() > deadline:
+            return rows
+        await asyncio.sleep(1)
 
 
 def _pg_url(stack: DevStack) -> str:
@@ -377,7 +404,8 @@ def summary(report: StepReport) -> str:
         f"{report.schedules} schedules x {report.duration_s:.0f}s: "
         f"{report.recorded_runs}/{report.expected_runs} runs ({report.runs_per_s}/s, "
         f"{report.ratio_to_ceiling}x the {report.ceiling_runs_per_s}/s ceiling); "
-        f"missed {report.missed}, duplicated {report.duplicated}, "
+        f"missed {report.missed} (skipped {report.skipped}, timed out {report.timed_out}), "
+        f"duplicated {report.duplicated}, "
         f"misattributed {report.misattributed}; fire lag {report.fire_lag_ms}; "
         f"start lag {report.start_lag_ms}; end-to-end {report.end_to_end_ms}; "
         f"{report.history_events_per_run} history events "

@@ -24,6 +24,7 @@ def test_bench_reports_every_figure(tmp_path: Path) -> None:
         api_load=ApiLoad(rps=20, seconds=3),
     )
     assert report.recorded_runs > 0
+    assert report.recorded_runs + report.missed == report.expected_runs
     assert report.misattributed == 0
     assert set(report.fire_lag_ms) == {"p50", "p95", "p99", "max"}
     assert set(report.start_lag_ms) == {"p50", "p95", "p99", "max"}
