@@ -116,6 +116,19 @@ async def test_invalid_status_is_422(client: httpx.AsyncClient, schedule: dict[s
     assert response.json()["errors"][0]["field"] == "status"
 
 
+async def test_prefer_return_minimal_records_and_answers_204(
+    client: httpx.AsyncClient, schedule: dict[str, Any]
+) -> None:
+    response = await client.post(
+        f"/devices/{schedule['device_id']}/schedules/{schedule['id']}/result",
+        json=_record(schedule, "succeeded", output="Cisco IOS"),
+        headers={"Prefer": "return=minimal"},
+    )
+    assert (response.status_code, response.content) == (204, b"")
+    [run] = (await _results(client, schedule["device_id"]))["items"]
+    assert (run["status"], run["output"]) == ("succeeded", "Cisco IOS")
+
+
 async def test_an_attempt_beyond_the_retry_bound_is_422(
     client: httpx.AsyncClient, schedule: dict[str, Any]
 ) -> None:

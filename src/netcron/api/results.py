@@ -9,7 +9,7 @@ import uuid
 from datetime import datetime
 from typing import Annotated, cast
 
-from fastapi import APIRouter, BackgroundTasks, Depends, Path, Query, Request
+from fastapi import APIRouter, BackgroundTasks, Depends, Path, Query, Request, Response
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy import (
     DateTime,
@@ -205,6 +205,7 @@ async def record_run(
     response_model=ResultRead,
     tags=["internal"],
     dependencies=[Depends(results_scope)],
+    responses={204: {"description": "Recorded (the request sent `Prefer: return=minimal`)."}},
 )
 async def post_result(
     device_id: uuid.UUID,
@@ -214,8 +215,12 @@ async def post_result(
     settings: SettingsDep,
     request: Request,
     background: BackgroundTasks,
-) -> CommandResult:
-    """Record a run's state (called by the schedule workflow); an upsert keyed by ``run_id``."""
+) -> CommandResult | Response:
+    """Record a run's state (called by the schedule workflow); an upsert keyed by ``run_id``.
+
+    With ``Prefer: return=minimal`` (RFC 7240) the answer is 204 with no body: the worker
+    has no use for the run it just sent, and a config backup's output is large.
+    """
     row, moved = await record_run(
         session,
         device_id=device_id,
@@ -224,6 +229,8 @@ async def post_result(
     )
     if moved:
         emit(background, request, run_event(row))
+    if "return=minimal" in request.headers.get("prefer", ""):
+        return Response(status_code=204, background=background)
     return row
 
 

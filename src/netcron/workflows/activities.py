@@ -75,7 +75,7 @@ class ScheduleActivities:
         response = await self.api.post(
             result_path(request),
             content=request.record.model_dump_json(),
-            headers={"content-type": "application/json"},
+            headers={"content-type": "application/json", "prefer": "return=minimal"},
         )
         if response.status_code == 404:
             raise ApplicationError(
