@@ -19,6 +19,7 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from netcron.devstack import find_binary
+from netcron.firelead import FireLead
 from netcron.messages import ResultMessage, TaskMessage
 from netcron.runs import RunStatus
 from netcron.runspec import (
@@ -99,11 +100,14 @@ class Harness:
     handles: list[WorkflowHandle[object, object]] = field(default_factory=list)
 
     async def start(
-        self, spec: RunSpec, last_fire_at: datetime | None = None
+        self,
+        spec: RunSpec,
+        last_fire_at: datetime | None = None,
+        fire_lead: FireLead | None = None,
     ) -> WorkflowHandle[object, object]:
         handle: WorkflowHandle[object, object] = await self.client.start_workflow(
             WORKFLOW_NAME,
-            ScheduleInput(spec=spec, last_fire_at=last_fire_at),
+            ScheduleInput(spec=spec, last_fire_at=last_fire_at, fire_lead=fire_lead or FireLead()),
             id=f"schedule-{uuid.uuid4()}",
             task_queue=self.task_queue,
         )

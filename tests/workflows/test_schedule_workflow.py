@@ -9,6 +9,7 @@ import pytest
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
+from netcron.firelead import MAX_LEAD, FireLead
 from netcron.runs import RunStatus
 from netcron.runspec import SIGNAL_STOP, SIGNAL_UPDATE, UPDATE_TRIGGER
 from netcron.workflows import schedule as schedule_module
@@ -86,6 +87,25 @@ async def test_overlap_skip_records_the_second_fire_as_skipped(harness: Harness)
     assert len(harness.stubs.tasks) == 1
     skipped = harness.stubs.records[0].record
     assert skipped.scheduled_at - harness.stubs.tasks[0].scheduled_at == timedelta(minutes=1)
+
+
+async def test_an_early_fire_waits_for_a_pending_run_instead_of_skipping(
+    harness: Harness,
+) -> None:
+    lead = FireLead(mean=MAX_LEAD, samples=1)
+    handle = await harness.start(make_spec(ttl_seconds=300, overlap="skip"), fire_lead=lead)
+    await harness.env.sleep(60)
+    await until(lambda: len(harness.stubs.tasks) == 1)
+    first = harness.stubs.tasks[0]
+    # Past the second fire's early moment, but before its time: the first run still pending.
+    second_at = first.scheduled_at + timedelta(minutes=1)
+    now = await harness.env.get_current_time()
+    await harness.env.sleep((second_at - now).total_seconds() - MAX_LEAD / 2)
+    assert len(harness.stubs.tasks) == 1
+    await send_result(handle, result_for(first))
+    await until(lambda: len(harness.stubs.tasks) == 2)
+    assert harness.stubs.tasks[1].scheduled_at == second_at
+    assert RunStatus.SKIPPED not in harness.stubs.statuses()
 
 
 async def test_overlap_allow_runs_side_by_side(harness: Harness) -> None:

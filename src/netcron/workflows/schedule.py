@@ -82,6 +82,7 @@ class ScheduleWorkflow:
         self._attempt: dict[str, int] = {}
         self._expired: set[str] = set()
         self._waiting_on_deadline = False
+        self._waiting_on_run_end = False
         self._wake_at: datetime | None = None
         self._results: dict[str, ResultMessage] = {}
         self._tasks: set[asyncio.Task[None]] = set()
@@ -122,6 +123,11 @@ class ScheduleWorkflow:
             # A fire up to one lead ahead is due now: the executor holds it until its time.
             horizon = now + timedelta(seconds=self._lead.seconds)
             due = fire_times_between(self.spec.cron, self.spec.timezone, scan_from, horizon)
+            if due and due[-1] > now and self._pending and self.spec.overlap == "skip":
+                # Early, and an earlier run has not reported yet: whether this fire
+                # overlaps it is decided at the fire time, or as soon as that run ends.
+                await self._sleep_until(due[-1], now, lead=False, wake_on_run_end=True)
+                continue
             if due:
                 self._fire(due, now)
                 self._last_fire_at = due[-1]
@@ -135,19 +141,29 @@ class ScheduleWorkflow:
     def _done(self) -> bool:
         return self._stopping or self._gone
 
-    async def _sleep_until(self, fire_at: datetime | None, now: datetime) -> None:
+    async def _sleep_until(
+        self,
+        fire_at: datetime | None,
+        now: datetime,
+        *,
+        lead: bool = True,
+        wake_on_run_end: bool = False,
+    ) -> None:
         """One timer for the loop: until the next fire (less the lead) or the earliest deadline.
 
         Runs have no timers of their own; a run's TTL is checked when the loop wakes,
         which saves two history events per run when fires come faster than the TTL.
-        A signal, or a run ending while the loop waits on its deadline, wakes it early.
-        A wake-up by the fire timer teaches the lead how late such wake-ups come.
+        A signal, or a run ending while the loop waits on its deadline (or, with
+        ``wake_on_run_end``, at all), wakes it early. A wake-up by the fire timer teaches
+        the lead how late such wake-ups come.
         """
-        aim = fire_at - timedelta(seconds=self._lead.seconds) if fire_at else None
+        ahead = timedelta(seconds=self._lead.seconds if lead else 0)
+        aim = fire_at - ahead if fire_at else None
         deadlines = [at for run_id, at in self._deadlines.items() if run_id not in self._expired]
         candidates = [at for at in (aim, *deadlines) if at is not None]
         self._wake_at = min(candidates) if candidates else None
         self._waiting_on_deadline = self._wake_at is not None and self._wake_at != aim
+        self._waiting_on_run_end = wake_on_run_end
         self._woken = False
         seconds = None
         if self._wake_at is not None:
@@ -158,6 +174,7 @@ class ScheduleWorkflow:
             if aim is not None and self._wake_at == aim and aim > now:
                 self._lead = self._lead.observe((workflow.now() - aim).total_seconds())
         self._wake_at = None
+        self._waiting_on_run_end = False
 
     def _expire(self, now: datetime) -> None:
         for run_id, deadline in self._deadlines.items():
@@ -225,7 +242,7 @@ class ScheduleWorkflow:
             self._deadlines.pop(run_id, None)
             self._expired.discard(run_id)
             self._results.pop(run_id, None)
-            if self._waiting_on_deadline:
+            if self._waiting_on_deadline or self._waiting_on_run_end:
                 self._woken = True
         await self._record(spec, record)
 
