@@ -78,16 +78,16 @@ class ScheduleInput(BaseModel):
     )
 
 
-def _without_nul(value: str | None) -> str | None:
+def _without_nul(value: str) -> str:
     """Identifiers: PostgreSQL text cannot hold NUL, and no real one has it."""
-    if value is not None and "\x00" in value:
+    if "\x00" in value:
         raise ValueError("must not contain NUL characters")
     return value
 
 
-def _nul_replaced(value: str | None) -> str | None:
+def _nul_replaced(value: str) -> str:
     """Device output may hold NUL bytes; PostgreSQL text cannot, so they become U+FFFD."""
-    return value.replace("\x00", "\ufffd") if value else value
+    return value.replace("\x00", "\ufffd")
 
 
 Identifier = Annotated[str, AfterValidator(_without_nul)]
