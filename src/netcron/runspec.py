@@ -25,7 +25,12 @@ SIGNAL_UPDATE = "update"
 SIGNAL_RESULT = "result"
 SIGNAL_STOP = "stop"
 UPDATE_TRIGGER = "trigger"
+UPDATE_SPEC = "apply_spec"
+UPDATE_STOP = "stop_firing"
 QUERY_STATE = "state"
+#: Memo key holding the spec version a workflow fires from: one visibility listing
+#: tells reconciliation every workflow's version, without a query per workflow.
+MEMO_SPEC_VERSION = "spec_version"
 
 
 def workflow_id_for(schedule_id: UUID | str) -> str:

@@ -67,8 +67,7 @@ async def test_a_change_while_temporal_is_down_is_kept_for_reconciliation(
     assert response.status_code == 200
     orchestrator.available = True
     assert orchestrator.running[uuid.UUID(schedule["id"])].ttl_seconds == 300
-    async with app.state.sessionmaker() as session, session.begin():
-        repairs = await reconcile(session, orchestrator)
+    repairs = await reconcile(app.state.sessionmaker, orchestrator)
     assert repairs.updated == [uuid.UUID(schedule["id"])]
     assert orchestrator.running[uuid.UUID(schedule["id"])].ttl_seconds == 42
 
@@ -82,12 +81,10 @@ async def test_reconciliation_starts_missing_and_stops_orphaned_workflows(
     orchestrator.running[orphan] = orchestrator.started[0].spec.model_copy(
         update={"schedule_id": orphan}
     )
-    async with app.state.sessionmaker() as session, session.begin():
-        repairs = await reconcile(session, orchestrator)
+    repairs = await reconcile(app.state.sessionmaker, orchestrator)
     assert (repairs.started, repairs.stopped) == ([schedule_id], [orphan])
     assert set(orchestrator.running) == {schedule_id}
-    async with app.state.sessionmaker() as session, session.begin():
-        assert (await reconcile(session, orchestrator)).count == 0
+    assert (await reconcile(app.state.sessionmaker, orchestrator)).count == 0
 
 
 async def test_editing_a_command_rerenders_its_schedules(

@@ -11,7 +11,14 @@ from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
 from netcron.firelead import MAX_LEAD, FireLead
 from netcron.runs import RunStatus
-from netcron.runspec import SIGNAL_STOP, SIGNAL_UPDATE, UPDATE_TRIGGER
+from netcron.runspec import (
+    MEMO_SPEC_VERSION,
+    SIGNAL_STOP,
+    SIGNAL_UPDATE,
+    UPDATE_SPEC,
+    UPDATE_STOP,
+    UPDATE_TRIGGER,
+)
 from netcron.workflows import schedule as schedule_module
 from netcron.workflows.schedule import ScheduleWorkflow
 
@@ -166,6 +173,37 @@ async def test_stop_signal_ends_the_workflow(harness: Harness) -> None:
     handle = await harness.start(make_spec())
     await handle.signal(SIGNAL_STOP)
     assert await handle.result() is None
+    assert harness.stubs.tasks == []
+
+
+async def test_after_the_stop_update_not_even_a_pending_retry_is_published(
+    harness: Harness,
+) -> None:
+    spec = make_spec(
+        cron="0 0 1 1 *", ttl_seconds=300, retry_max_attempts=3, retry_backoff_seconds=10
+    )
+    handle = await harness.start(spec)
+    await handle.execute_update(UPDATE_TRIGGER, result_type=str)
+    await until(lambda: harness.stubs.tasks)
+    await send_result(handle, result_for(harness.stubs.tasks[0], RunStatus.FAILED))
+    await until(lambda: harness.stubs.records)  # attempt 1 failed; a retry waits 10 s
+    await handle.execute_update(UPDATE_STOP)
+    await harness.env.sleep(60)
+    assert await handle.result() is None
+    assert [task.attempt for task in harness.stubs.tasks] == [1]
+
+
+async def test_the_spec_update_answers_with_the_version_held_and_keeps_it_in_the_memo(
+    harness: Harness,
+) -> None:
+    handle = await harness.start(make_spec(cron="* * * * *"))
+    held = await handle.execute_update(
+        UPDATE_SPEC, make_spec(version=3, is_active=False), result_type=int
+    )
+    assert held == 3
+    assert await handle.execute_update(UPDATE_SPEC, make_spec(version=2), result_type=int) == 3
+    assert (await (await handle.describe()).memo())[MEMO_SPEC_VERSION] == 3
+    await harness.env.sleep(300)
     assert harness.stubs.tasks == []
 
 

@@ -18,7 +18,7 @@ from netcron.api.errors import NotFound
 from netcron.api.events import emit
 from netcron.api.pagination import Limit, Offset, Page
 from netcron.api.patch import not_null
-from netcron.api.specs import current_specs, push_specs, stop_workflows
+from netcron.api.specs import current_specs, lock_schedules, push_specs, stop_workflows
 from netcron.db.models import Command, Schedule
 from netcron.events import Event
 from netcron.render import RenderError, check_value
@@ -191,7 +191,9 @@ async def delete_command(
     background: BackgroundTasks,
 ) -> Response:
     command = await get_command(session, device_id, command_id)
-    ids = list(await session.scalars(select(Schedule.id).where(Schedule.command_id == command_id)))
+    if await session.get(Command, command_id, with_for_update=True, populate_existing=True) is None:
+        raise NotFound("command", command_id)
+    ids = await lock_schedules(session, Schedule.command_id == command_id)
     await stop_workflows(orchestrator, ids, "command")
     emit(background, request, _event("command.deleted", command))
     await session.delete(command)

@@ -21,7 +21,7 @@ from netcron.api.errors import Conflict, NotFound
 from netcron.api.events import emit
 from netcron.api.pagination import Limit, Offset, Page
 from netcron.api.patch import not_null
-from netcron.api.specs import current_specs, push_specs, stop_workflows
+from netcron.api.specs import current_specs, lock_schedules, push_specs, stop_workflows
 from netcron.crypto import Credentials
 from netcron.db.models import Device, Schedule
 from netcron.events import Event
@@ -259,10 +259,13 @@ async def delete_device(
     background: BackgroundTasks,
 ) -> Response:
     """Stop every schedule's workflow first: nothing may keep firing for a device that is gone."""
-    device = await get_device(session, device_id)
-    schedule_ids = list(
-        await session.scalars(select(Schedule.id).where(Schedule.device_id == device_id))
-    )
+    await get_device(session, device_id)
+    # The device's lock holds off new schedules for it; the schedules' locks hold off
+    # reconciliation, which would otherwise start a workflow it read before the delete.
+    device = await session.get(Device, device_id, with_for_update=True, populate_existing=True)
+    if device is None:
+        raise NotFound("device", device_id)
+    schedule_ids = await lock_schedules(session, Schedule.device_id == device_id)
     await stop_workflows(orchestrator, schedule_ids, "device")
     await session.delete(device)
     log.info(

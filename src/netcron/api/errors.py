@@ -129,6 +129,16 @@ def _is_nul_refused(exc: DBAPIError) -> bool:
     return "0x00" in message or "unsupported Unicode escape sequence" in message
 
 
+#: SQLSTATEs that mean a concurrent change won the race: an ordinary outcome for the
+#: client (the thing it named is gone, or changed under it), never a server error.
+RACES = {
+    "23503": (404, "Not found", "something this request refers to was deleted meanwhile"),
+    "23505": (409, "Conflict", "a concurrent request created the same thing"),
+    "40001": (409, "Conflict", "a concurrent change conflicted with this one; retry"),
+    "40P01": (409, "Conflict", "a concurrent change conflicted with this one; retry"),
+}
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(DomainError)
     async def domain_error(request: Request, exc: DomainError) -> JSONResponse:
@@ -154,6 +164,16 @@ def install_error_handlers(app: FastAPI) -> None:
             detail = "a text value holds a NUL character, which cannot be stored"
             errors = [{"field": "body", "message": detail}]
             return problem(422, "Validation failed", detail, errors=errors)
+        race = RACES.get(getattr(exc.orig, "sqlstate", None) or "")
+        if race is not None:
+            log.info(
+                "%s %s lost a race (%s): %s",
+                request.method,
+                request.url.path,
+                race[0],
+                str(exc.orig).splitlines()[0],
+            )
+            return problem(*race)
         return await unexpected(request, exc)
 
     @app.exception_handler(Exception)

@@ -6,22 +6,33 @@ double that HTTP tests use when they are about HTTP behaviour, not Temporal.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
-from datetime import datetime, timedelta
-from typing import Protocol
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Protocol, TypeVar
 from uuid import UUID
 
 from temporalio.api.enums.v1 import WorkflowExecutionStatus
-from temporalio.client import Client, WorkflowQueryRejectedError, WorkflowUpdateFailedError
+from temporalio.client import (
+    Client,
+    WorkflowQueryRejectedError,
+    WorkflowUpdateFailedError,
+    WorkflowUpdateRPCTimeoutOrCancelledError,
+)
 from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.service import RPCError, RPCStatusCode
 
 from netcron.codec import data_converter
 from netcron.config import Settings
 from netcron.runspec import (
+    MEMO_SPEC_VERSION,
     QUERY_STATE,
     SIGNAL_UPDATE,
+    UPDATE_SPEC,
+    UPDATE_STOP,
     UPDATE_TRIGGER,
     WORKFLOW_NAME,
     RunSpec,
@@ -30,8 +41,14 @@ from netcron.runspec import (
 )
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 RPC_TIMEOUT = timedelta(seconds=5)
+#: How long the api waits for a workflow to take a spec or a stop before it falls back
+#: (a durable signal for a spec, termination for a stop).
+HANDOFF_TIMEOUT = timedelta(seconds=3)
+#: Temporal calls one api request or reconciliation pass makes at once.
+CALLS_AT_ONCE = 16
 
 
 class OrchestratorUnavailable(RuntimeError):
@@ -40,6 +57,14 @@ class OrchestratorUnavailable(RuntimeError):
 
 class WorkflowGone(RuntimeError):
     """The schedule's workflow is not running (reconciliation will start it again)."""
+
+
+@dataclass(frozen=True)
+class RunningWorkflow:
+    """A running schedule workflow as Temporal's visibility lists it."""
+
+    spec_version: int | None
+    started_at: datetime
 
 
 class Orchestrator(Protocol):
@@ -55,7 +80,7 @@ class Orchestrator(Protocol):
 
     async def spec_version(self, schedule_id: UUID) -> int | None: ...
 
-    async def running_schedules(self, started_before: datetime | None = None) -> set[UUID]: ...
+    async def inventory(self) -> dict[UUID, RunningWorkflow]: ...
 
     async def ready(self) -> bool: ...
 
@@ -89,6 +114,7 @@ class TemporalOrchestrator:
                 id=workflow_id,
                 task_queue=self.task_queue,
                 id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+                memo={MEMO_SPEC_VERSION: schedule.spec.version},
                 rpc_timeout=RPC_TIMEOUT,
             )
         except RPCError as exc:
@@ -101,15 +127,46 @@ class TemporalOrchestrator:
         return workflow_id
 
     async def update(self, spec: RunSpec) -> None:
+        """Hand the workflow a newer spec and wait until it holds it.
+
+        Through an update, so that once this returns no fire decided under the old spec
+        is still being published. When no worker takes it in time, the spec goes as a
+        signal instead: durable, and applied before the workflow's next fire.
+        """
         handle = self.client.get_workflow_handle(workflow_id_for(spec.schedule_id))
+        try:
+            await handle.execute_update(UPDATE_SPEC, spec, rpc_timeout=HANDOFF_TIMEOUT)
+            return
+        except WorkflowUpdateRPCTimeoutOrCancelledError:
+            log.warning(
+                "no worker took spec v%d in time; sent it as a signal",
+                spec.version,
+                extra={"workflow_id": handle.id},
+            )
+        except WorkflowUpdateFailedError as exc:
+            raise OrchestratorUnavailable(f"{handle.id} refused the spec: {exc.cause}") from exc
+        except RPCError as exc:
+            if exc.status == RPCStatusCode.NOT_FOUND:
+                raise OrchestratorUnavailable(f"{handle.id} is not running") from exc
+            if exc.status != RPCStatusCode.DEADLINE_EXCEEDED:
+                raise OrchestratorUnavailable(f"cannot update {handle.id}: {exc}") from exc
+        except Exception as exc:
+            raise OrchestratorUnavailable(f"cannot update {handle.id}: {exc}") from exc
         try:
             await handle.signal(SIGNAL_UPDATE, spec, rpc_timeout=RPC_TIMEOUT)
         except Exception as exc:
             raise OrchestratorUnavailable(f"cannot update {handle.id}: {exc}") from exc
 
     async def stop(self, schedule_id: UUID) -> None:
-        """Terminate at once: a deleted schedule must never fire again."""
+        """Stop the workflow for good: a deleted schedule must never fire again.
+
+        First the ``stop_firing`` update, which returns only once a publish in flight
+        has finished and nothing more can be published; then termination, which also
+        ends a workflow whose worker did not answer in time.
+        """
         handle = self.client.get_workflow_handle(workflow_id_for(schedule_id))
+        with contextlib.suppress(Exception):
+            await handle.execute_update(UPDATE_STOP, rpc_timeout=HANDOFF_TIMEOUT)
         try:
             await handle.terminate(reason="schedule deleted", rpc_timeout=RPC_TIMEOUT)
         except RPCError as exc:
@@ -168,19 +225,25 @@ class TemporalOrchestrator:
         version = state.get("version")
         return int(version) if version is not None else None
 
-    async def running_schedules(self, started_before: datetime | None = None) -> set[UUID]:
-        """Schedule ids of running ScheduleWorkflows (Temporal's visibility), optionally
-        only those started before a moment (a schedule being created has its workflow
-        started a moment before its row is committed)."""
+    async def inventory(self) -> dict[UUID, RunningWorkflow]:
+        """Every running schedule workflow with its spec version: one visibility listing
+        (a page per 1,000 workflows), no call per workflow."""
         query = f"WorkflowType = '{WORKFLOW_NAME}' AND ExecutionStatus = 'Running'"
-        found: set[UUID] = set()
+        found: dict[UUID, RunningWorkflow] = {}
         try:
-            async for execution in self.client.list_workflows(query, rpc_timeout=RPC_TIMEOUT):
-                if started_before and execution.start_time > started_before:
+            async for execution in self.client.list_workflows(
+                query, page_size=1000, rpc_timeout=RPC_TIMEOUT
+            ):
+                try:
+                    schedule_id = UUID(execution.id.removeprefix("schedule-"))
+                except ValueError:
                     continue
-                ident = execution.id.removeprefix("schedule-")
-                with contextlib.suppress(ValueError):
-                    found.add(UUID(ident))
+                memo = await execution.memo()
+                version = memo.get(MEMO_SPEC_VERSION)
+                found[schedule_id] = RunningWorkflow(
+                    spec_version=int(version) if version is not None else None,
+                    started_at=execution.start_time,
+                )
         except Exception as exc:
             raise OrchestratorUnavailable(str(exc)) from exc
         return found
@@ -194,6 +257,20 @@ class TemporalOrchestrator:
 
     async def close(self) -> None:
         return None
+
+
+async def for_each(ids: Sequence[T], call: Callable[[T], Awaitable[object]]) -> None:
+    """``call`` every id, ``CALLS_AT_ONCE`` at a time; then the first failure is raised."""
+    gate = asyncio.Semaphore(CALLS_AT_ONCE)
+
+    async def one(ident: T) -> None:
+        async with gate:
+            await call(ident)
+
+    outcomes = await asyncio.gather(*(one(ident) for ident in ids), return_exceptions=True)
+    for outcome in outcomes:
+        if isinstance(outcome, BaseException):
+            raise outcome
 
 
 class InMemoryOrchestrator:
@@ -243,9 +320,12 @@ class InMemoryOrchestrator:
         spec = self.running.get(schedule_id)
         return spec.version if spec else None
 
-    async def running_schedules(self, started_before: datetime | None = None) -> set[UUID]:
+    async def inventory(self) -> dict[UUID, RunningWorkflow]:
         self._check()
-        return set(self.running)
+        return {
+            schedule_id: RunningWorkflow(spec.version, datetime.min.replace(tzinfo=UTC))
+            for schedule_id, spec in self.running.items()
+        }
 
     async def ready(self) -> bool:
         return self.available

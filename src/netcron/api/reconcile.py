@@ -4,6 +4,13 @@ For every schedule row there must be one running workflow holding the row's spec
 version (paused ones included: pausing is in the spec), and no schedule workflow may
 run without a row. Runs on api start and every ``NETCRON_RECONCILE_INTERVAL`` seconds;
 a PostgreSQL advisory lock lets one api replica do it at a time. Each repair is logged.
+
+A pass costs a bounded number of Temporal calls: one visibility listing (a page per
+1,000 workflows, each carrying its spec version in its memo) tells it every workflow's
+state; only the schedules that listing shows out of step are looked at one by one.
+Each repair runs in its own transaction holding the schedule's row lock, as a delete
+does, and looks at the row again under it: a pass never starts the workflow of a
+schedule deleted after the pass read it.
 """
 
 from __future__ import annotations
@@ -12,13 +19,14 @@ import asyncio
 import logging
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from enum import StrEnum
 from uuid import UUID
 
-from sqlalchemy import func, select, true
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from netcron.api.orchestrator import Orchestrator, OrchestratorUnavailable
-from netcron.api.specs import current_specs
+from netcron.api.orchestrator import Orchestrator, OrchestratorUnavailable, for_each
+from netcron.api.specs import current_specs, lock_schedules
 from netcron.db.models import Schedule
 from netcron.runspec import ScheduleInput
 
@@ -30,11 +38,20 @@ ORPHAN_GRACE = timedelta(seconds=30)
 LOCK_KEY = 0x6E6574636F6E
 
 
+class Suspect(StrEnum):
+    """What the listing suggests is wrong with a schedule (checked again before a repair)."""
+
+    MISSING = "missing"
+    BEHIND = "behind"
+    ORPHAN = "orphan"
+
+
 @dataclass
 class Repairs:
     """What one pass found and fixed."""
 
     checked: int = 0
+    suspects: int = 0
     started: list[UUID] = field(default_factory=list)
     updated: list[UUID] = field(default_factory=list)
     stopped: list[UUID] = field(default_factory=list)
@@ -45,39 +62,65 @@ class Repairs:
         return len(self.started) + len(self.updated) + len(self.stopped)
 
 
-async def reconcile(session: AsyncSession, orchestrator: Orchestrator) -> Repairs:
+async def reconcile(
+    sessionmaker: async_sessionmaker[AsyncSession], orchestrator: Orchestrator
+) -> Repairs:
     """One pass; raises OrchestratorUnavailable when Temporal cannot be reached."""
     repairs = Repairs()
-    if not await session.scalar(select(func.pg_try_advisory_xact_lock(LOCK_KEY))):
-        repairs.skipped = True
-        return repairs
-    specs = await current_specs(session, true())
-    repairs.checked = len(specs)
-    for spec in specs:
-        extra = {"schedule_id": spec.schedule_id}
-        version = await orchestrator.spec_version(spec.schedule_id)
-        if version is None:
-            await orchestrator.start(ScheduleInput(spec=spec))
-            repairs.started.append(spec.schedule_id)
-            log.warning("repaired: workflow was missing; started it", extra=extra)
-        elif version < spec.version:
-            await orchestrator.update(spec)
-            repairs.updated.append(spec.schedule_id)
-            log.warning(
-                "repaired: workflow had spec v%d, sent v%d", version, spec.version, extra=extra
-            )
-    known = {spec.schedule_id for spec in specs}
-    settled = datetime.now(UTC) - ORPHAN_GRACE
-    for orphan in await orchestrator.running_schedules(started_before=settled) - known:
-        if await session.get(Schedule, orphan) is not None:
-            continue  # committed since this pass read the schedules
-        await orchestrator.stop(orphan)
-        repairs.stopped.append(orphan)
-        log.warning(
-            "repaired: workflow ran for a deleted schedule; stopped it",
-            extra={"schedule_id": orphan},
-        )
+    async with sessionmaker() as session, session.begin():
+        if not await session.scalar(select(func.pg_try_advisory_xact_lock(LOCK_KEY))):
+            repairs.skipped = True
+            return repairs
+        versions = dict((await session.execute(select(Schedule.id, Schedule.spec_version))).all())
+        running = await orchestrator.inventory()
+        repairs.checked = len(versions)
+        settled = datetime.now(UTC) - ORPHAN_GRACE
+        suspects = [(i, Suspect.MISSING) for i in versions if i not in running]
+        suspects += [
+            (i, Suspect.BEHIND)
+            for i, version in versions.items()
+            if i in running and (running[i].spec_version or 0) < version
+        ]
+        suspects += [
+            (i, Suspect.ORPHAN)
+            for i, workflow in running.items()
+            if i not in versions and workflow.started_at <= settled
+        ]
+        repairs.suspects = len(suspects)
+
+        async def repair(suspect: tuple[UUID, Suspect]) -> None:
+            await _repair(sessionmaker, orchestrator, *suspect, repairs)
+
+        await for_each(suspects, repair)
     return repairs
+
+
+async def _repair(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    orchestrator: Orchestrator,
+    schedule_id: UUID,
+    suspect: Suspect,
+    repairs: Repairs,
+) -> None:
+    """Look again under the row's lock, and repair what is still wrong."""
+    extra = {"schedule_id": schedule_id}
+    async with sessionmaker() as session, session.begin():
+        if not await lock_schedules(session, Schedule.id == schedule_id):
+            if suspect is Suspect.ORPHAN and await orchestrator.is_running(schedule_id):
+                await orchestrator.stop(schedule_id)
+                repairs.stopped.append(schedule_id)
+                log.warning("repaired: workflow ran without a schedule; stopped it", extra=extra)
+            return  # deleted since the pass read it: its delete stopped the workflow
+        (spec,) = await current_specs(session, Schedule.id == schedule_id)
+        held = await orchestrator.spec_version(schedule_id)
+        if held is None:
+            await orchestrator.start(ScheduleInput(spec=spec))
+            repairs.started.append(schedule_id)
+            log.warning("repaired: workflow was missing; started it", extra=extra)
+        elif held < spec.version:
+            await orchestrator.update(spec)
+            repairs.updated.append(schedule_id)
+            log.warning("repaired: workflow had v%d, sent v%d", held, spec.version, extra=extra)
 
 
 async def reconcile_forever(
@@ -86,11 +129,16 @@ async def reconcile_forever(
     """Reconcile now and then every ``interval`` seconds (0: only now), until cancelled."""
     while True:
         try:
-            async with sessionmaker() as session, session.begin():
-                repairs = await reconcile(session, orchestrator)
+            repairs = await reconcile(sessionmaker, orchestrator)
             if repairs.count:
                 log.info(
-                    "reconciliation repaired %d of %d schedules", repairs.count, repairs.checked
+                    "reconciliation checked %d schedules and repaired %d "
+                    "(%d started, %d updated, %d stopped)",
+                    repairs.checked,
+                    repairs.count,
+                    len(repairs.started),
+                    len(repairs.updated),
+                    len(repairs.stopped),
                 )
         except OrchestratorUnavailable as exc:
             log.warning("reconciliation postponed, Temporal is unreachable: %s", exc)

@@ -21,7 +21,13 @@ from netcron.api.events import emit
 from netcron.api.orchestrator import OrchestratorUnavailable, WorkflowGone
 from netcron.api.pagination import Limit, Offset, Page
 from netcron.api.patch import not_null
-from netcron.api.specs import build_spec, current_specs, push_specs, stop_workflows
+from netcron.api.specs import (
+    build_spec,
+    current_specs,
+    lock_schedules,
+    push_specs,
+    stop_workflows,
+)
 from netcron.cron import (
     InvalidCron,
     InvalidTimezone,
@@ -336,6 +342,8 @@ async def delete_schedule(
 ) -> Response:
     """End the workflow first, then the row: a deleted schedule never records again."""
     schedule = await get_schedule(session, device_id, command_id, schedule_id)
+    if not await lock_schedules(session, Schedule.id == schedule_id):
+        raise NotFound("schedule", schedule_id)
     emit(background, request, _event("schedule.deleted", schedule))
     await stop_workflows(orchestrator, [schedule.id], "schedule")
     await session.delete(schedule)

@@ -15,7 +15,7 @@ from sqlalchemy import ColumnElement, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from netcron.api.errors import FieldInvalid, ServiceUnavailable
-from netcron.api.orchestrator import Orchestrator, OrchestratorUnavailable
+from netcron.api.orchestrator import Orchestrator, OrchestratorUnavailable, for_each
 from netcron.db.models import Command, Device, Schedule
 from netcron.render import RenderError, render
 from netcron.runspec import DeviceTarget, RunSpec
@@ -78,28 +78,44 @@ async def current_specs(
     return specs
 
 
+async def lock_schedules(session: AsyncSession, where: ColumnElement[bool]) -> list[UUID]:
+    """Lock the matching schedule rows until the transaction ends, in id order (no deadlock).
+
+    Whoever starts, stops or re-specs a schedule's workflow holds its row's lock while it
+    does: a delete and a reconciliation pass then act one after the other, never across
+    each other (a pass that read the schedule before the delete cannot start its
+    workflow again after it).
+    """
+    rows = await session.scalars(
+        select(Schedule.id).where(where).order_by(Schedule.id).with_for_update()
+    )
+    return list(rows)
+
+
 async def push_specs(orchestrator: Orchestrator, specs: Sequence[RunSpec]) -> bool:
     """Send committed specs to their workflows; False when reconciliation must finish it."""
-    delivered = True
-    for spec in specs:
+    undelivered: list[RunSpec] = []
+
+    async def push(spec: RunSpec) -> None:
         try:
             await orchestrator.update(spec)
         except OrchestratorUnavailable as exc:
-            delivered = False
+            undelivered.append(spec)
             log.warning(
                 "spec v%d not delivered (%s); reconciliation will deliver it",
                 spec.version,
                 exc,
                 extra={"schedule_id": spec.schedule_id},
             )
-    return delivered
+
+    await for_each(specs, push)
+    return not undelivered
 
 
 async def stop_workflows(orchestrator: Orchestrator, ids: Sequence[UUID], what: str) -> None:
     """End the workflows before their rows go: nothing may fire for what is deleted."""
     try:
-        for schedule_id in ids:
-            await orchestrator.stop(schedule_id)
+        await for_each(ids, orchestrator.stop)
     except OrchestratorUnavailable as exc:
         raise ServiceUnavailable(
             f"cannot stop the schedules' workflows, so the {what} was kept: {exc}"

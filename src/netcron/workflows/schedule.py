@@ -22,10 +22,13 @@ with workflow.unsafe.imports_passed_through():
     from netcron.messages import ResultMessage, TaskMessage
     from netcron.runs import RunStatus, run_id_for
     from netcron.runspec import (
+        MEMO_SPEC_VERSION,
         QUERY_STATE,
         SIGNAL_RESULT,
         SIGNAL_STOP,
         SIGNAL_UPDATE,
+        UPDATE_SPEC,
+        UPDATE_STOP,
         UPDATE_TRIGGER,
         WORKFLOW_NAME,
         RecordRequest,
@@ -117,7 +120,8 @@ class ScheduleWorkflow:
                 workflow.continue_as_new(
                     ScheduleInput(
                         spec=self.spec, last_fire_at=self._last_fire_at, fire_lead=self._lead
-                    )
+                    ),
+                    memo={MEMO_SPEC_VERSION: self.spec.version},
                 )
             scan_from = max(self._last_fire_at, now - MISSED_SCAN_WINDOW)
             # A fire up to one lead ahead is due now: the executor holds it until its time.
@@ -249,6 +253,10 @@ class ScheduleWorkflow:
     async def _attempts(self, spec: RunSpec, task: TaskMessage) -> RunRecord:
         """Publish and wait, retrying a failed attempt per the spec until the deadline."""
         while True:
+            if self._done():
+                # Stopped while this run waited (a retry's backoff, or a fire in the
+                # same activation as the stop): a deleted schedule publishes nothing.
+                return self._final(task, RunStatus.CANCELED, "the schedule was deleted")
             self._attempt[task.run_id] = task.attempt
             try:
                 await workflow.execute_local_activity(
@@ -358,8 +366,25 @@ class ScheduleWorkflow:
     @workflow.signal(name=SIGNAL_UPDATE)
     def update(self, spec: RunSpec) -> None:
         """A newer run spec; it takes effect from the next fire."""
-        if self._spec is not None and spec.version < self._spec.version:
+        self._take(spec)
+
+    @workflow.update(name=UPDATE_SPEC)
+    def apply_spec(self, spec: RunSpec) -> int:
+        """As the ``update`` signal, but the caller learns when the workflow holds the spec.
+
+        An update is handled only after the workflow task in flight has completed, so
+        once it returns no publish decided under the old spec can still be under way:
+        a paused schedule fires nothing after the api answered the pause.
+        """
+        self._take(spec)
+        return self.spec.version
+
+    def _take(self, spec: RunSpec) -> None:
+        held = self._spec.version if self._spec else 0
+        if spec.version < held:
             return
+        if spec.version > held:
+            workflow.upsert_memo({MEMO_SPEC_VERSION: spec.version})
         self._spec = spec
         self._woken = True
 
@@ -392,6 +417,11 @@ class ScheduleWorkflow:
 
     @workflow.signal(name=SIGNAL_STOP)
     def stop(self) -> None:
+        self._stopping = True
+
+    @workflow.update(name=UPDATE_STOP)
+    def stop_firing(self) -> None:
+        """Stop for good; returns once nothing more can be published (see ``apply_spec``)."""
         self._stopping = True
 
     @workflow.query(name=QUERY_STATE)
