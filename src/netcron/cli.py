@@ -159,6 +159,11 @@ def cmd_bench(args: argparse.Namespace) -> int:
     from netcron.bench import ApiLoad, run_bench
 
     _settings("bench")
+    if args.reconcile:
+        from netcron.bench_reconcile import run_bench_reconcile
+
+        run_bench_reconcile(args.reconcile, Path(args.out))
+        return 0
     ramp = [int(step) for step in args.ramp.split(",")] if args.ramp else []
     run_bench(
         devices=args.devices,
@@ -221,6 +226,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     bench.add_argument("--api-seconds", type=float, default=15, help="api load run (s)")
     bench.add_argument("--out", default="bench-results", help="where JSON and PNG go")
+    bench.add_argument(
+        "--reconcile",
+        type=int,
+        metavar="N",
+        help="instead: time reconciliation passes over N schedules (e.g. 10000)",
+    )
     bench.set_defaults(func=cmd_bench)
     return parser
 

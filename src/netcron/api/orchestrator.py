@@ -47,6 +47,8 @@ RPC_TIMEOUT = timedelta(seconds=5)
 #: How long the api waits for a workflow to take a spec or a stop before it falls back
 #: (a durable signal for a spec, termination for a stop).
 HANDOFF_TIMEOUT = timedelta(seconds=3)
+#: A page of the visibility listing holds 1,000 workflows with their memos.
+LISTING_TIMEOUT = timedelta(seconds=30)
 #: Temporal calls one api request or reconciliation pass makes at once.
 CALLS_AT_ONCE = 16
 
@@ -232,7 +234,7 @@ class TemporalOrchestrator:
         found: dict[UUID, RunningWorkflow] = {}
         try:
             async for execution in self.client.list_workflows(
-                query, page_size=1000, rpc_timeout=RPC_TIMEOUT
+                query, page_size=1000, rpc_timeout=LISTING_TIMEOUT
             ):
                 try:
                     schedule_id = UUID(execution.id.removeprefix("schedule-"))

@@ -63,7 +63,10 @@ class Repairs:
 
 
 async def reconcile(
-    sessionmaker: async_sessionmaker[AsyncSession], orchestrator: Orchestrator
+    sessionmaker: async_sessionmaker[AsyncSession],
+    orchestrator: Orchestrator,
+    *,
+    orphan_grace: timedelta = ORPHAN_GRACE,
 ) -> Repairs:
     """One pass; raises OrchestratorUnavailable when Temporal cannot be reached."""
     repairs = Repairs()
@@ -74,7 +77,7 @@ async def reconcile(
         versions = dict((await session.execute(select(Schedule.id, Schedule.spec_version))).all())
         running = await orchestrator.inventory()
         repairs.checked = len(versions)
-        settled = datetime.now(UTC) - ORPHAN_GRACE
+        settled = datetime.now(UTC) - orphan_grace
         suspects = [(i, Suspect.MISSING) for i in versions if i not in running]
         suspects += [
             (i, Suspect.BEHIND)
