@@ -59,20 +59,13 @@ class CountingOrchestrator(TemporalOrchestrator):
         self.calls["describe"] += 1
         return await super().is_running(schedule_id)
 
-    async def spec_version(self, schedule_id: uuid.UUID) -> int | None:
-        running = await self.is_running(schedule_id)
-        if not running:
-            return None
-        self.calls["query"] += 1
-        return await super().spec_version(schedule_id)
-
     async def start(self, schedule: ScheduleInput) -> str:
         self.calls["start"] += 1
         return await super().start(schedule)
 
-    async def update(self, spec: Any) -> None:
+    async def update(self, spec: Any) -> int | None:
         self.calls["update"] += 1
-        await super().update(spec)
+        return await super().update(spec)
 
     async def stop(self, schedule_id: uuid.UUID) -> None:
         self.calls["stop"] += 1

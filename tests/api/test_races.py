@@ -22,8 +22,8 @@ async def test_a_run_recorded_while_its_device_is_deleted_is_a_404(
         await deleting.execute(
             text("DELETE FROM devices WHERE id = :id"), {"id": schedule["device_id"]}
         )
-        # The record sees the schedule (the delete is not committed), and its insert
-        # waits on the delete's row locks until the delete commits.
+        # The record waits on the schedule's row lock until the delete commits, and
+        # then finds no schedule.
         recording = asyncio.create_task(_post(client, schedule, _record(schedule, "running")))
         await asyncio.sleep(0.5)
         assert not recording.done()
@@ -31,7 +31,7 @@ async def test_a_run_recorded_while_its_device_is_deleted_is_a_404(
     response = await recording
     assert response.status_code == 404, response.text
     assert response.headers["content-type"] == "application/problem+json"
-    assert "deleted meanwhile" in response.json()["detail"]
+    assert response.json()["detail"] == f"schedule {schedule['id']} does not exist"
 
 
 async def test_a_schedule_created_while_its_device_is_deleted_is_a_404(

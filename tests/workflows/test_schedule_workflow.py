@@ -193,14 +193,14 @@ async def test_after_the_stop_update_not_even_a_pending_retry_is_published(
     assert [task.attempt for task in harness.stubs.tasks] == [1]
 
 
-async def test_the_spec_update_answers_with_the_version_held_and_keeps_it_in_the_memo(
+async def test_the_spec_update_answers_with_the_version_held_before_and_keeps_it_in_the_memo(
     harness: Harness,
 ) -> None:
     handle = await harness.start(make_spec(cron="* * * * *"))
-    held = await handle.execute_update(
+    before = await handle.execute_update(
         UPDATE_SPEC, make_spec(version=3, is_active=False), result_type=int
     )
-    assert held == 3
+    assert before == 1
     assert await handle.execute_update(UPDATE_SPEC, make_spec(version=2), result_type=int) == 3
     assert (await (await handle.describe()).memo())[MEMO_SPEC_VERSION] == 3
     await harness.env.sleep(300)

@@ -92,11 +92,19 @@ class CommandRead(BaseModel):
 
 
 async def get_command(
-    session: AsyncSession, device_id: uuid.UUID, command_id: uuid.UUID
+    session: AsyncSession, device_id: uuid.UUID, command_id: uuid.UUID, *, lock: bool = False
 ) -> Command:
-    """The command, 404 when it is unknown or belongs to another device."""
+    """The command, 404 when it is unknown or belongs to another device.
+
+    ``lock`` holds its row against concurrent changes and deletes.
+    """
     await get_device(session, device_id)
-    command = await session.get(Command, command_id)
+    command = await session.get(
+        Command,
+        command_id,
+        with_for_update={"key_share": True} if lock else None,
+        populate_existing=lock,
+    )
     if command is None or command.device_id != device_id:
         raise NotFound("command", command_id)
     return command
@@ -170,7 +178,8 @@ async def update_command(
     request: Request,
     background: BackgroundTasks,
 ) -> Command:
-    command = await get_command(session, device_id, command_id)
+    await lock_schedules(session, Schedule.command_id == command_id, for_delete=False)
+    command = await get_command(session, device_id, command_id, lock=True)
     for name in body.model_fields_set:
         setattr(command, name, getattr(body, name))
     specs = await current_specs(session, Schedule.command_id == command_id, bump=True)
@@ -190,8 +199,10 @@ async def delete_command(
     request: Request,
     background: BackgroundTasks,
 ) -> Response:
-    command = await get_command(session, device_id, command_id)
-    if await session.get(Command, command_id, with_for_update=True, populate_existing=True) is None:
+    await get_command(session, device_id, command_id)
+    await lock_schedules(session, Schedule.command_id == command_id)  # see delete_device
+    command = await session.get(Command, command_id, with_for_update=True, populate_existing=True)
+    if command is None:
         raise NotFound("command", command_id)
     ids = await lock_schedules(session, Schedule.command_id == command_id)
     await stop_workflows(orchestrator, ids, "command")

@@ -142,8 +142,14 @@ class DeviceRead(BaseModel):
     updated_at: datetime
 
 
-async def get_device(session: AsyncSession, device_id: uuid.UUID) -> Device:
-    device = await session.get(Device, device_id)
+async def get_device(session: AsyncSession, device_id: uuid.UUID, *, lock: bool = False) -> Device:
+    """The device; ``lock`` holds its row against concurrent changes and deletes."""
+    device = await session.get(
+        Device,
+        device_id,
+        with_for_update={"key_share": True} if lock else None,
+        populate_existing=lock,
+    )
     if device is None:
         raise NotFound("device", device_id)
     return device
@@ -219,7 +225,8 @@ async def update_device(
     background: BackgroundTasks,
 ) -> Device:
     """Change a device; its schedules reach it at the new address from their next fire."""
-    device = await get_device(session, device_id)
+    await lock_schedules(session, Schedule.device_id == device_id, for_delete=False)
+    device = await get_device(session, device_id, lock=True)
     given = body.model_fields_set
     for name in given & {"name", "host", "port", "platform", "username", "labels"}:
         setattr(device, name, getattr(body, name))
@@ -260,8 +267,9 @@ async def delete_device(
 ) -> Response:
     """Stop every schedule's workflow first: nothing may keep firing for a device that is gone."""
     await get_device(session, device_id)
-    # The device's lock holds off new schedules for it; the schedules' locks hold off
-    # reconciliation, which would otherwise start a workflow it read before the delete.
+    # Schedules first (see lock_schedules), then the device, which waits for schedules
+    # being created for it to commit; then the schedules again, those included.
+    await lock_schedules(session, Schedule.device_id == device_id)
     device = await session.get(Device, device_id, with_for_update=True, populate_existing=True)
     if device is None:
         raise NotFound("device", device_id)

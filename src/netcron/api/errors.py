@@ -11,6 +11,7 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm.exc import ObjectDeletedError, StaleDataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 log = logging.getLogger(__name__)
@@ -175,6 +176,12 @@ def install_error_handlers(app: FastAPI) -> None:
             )
             return problem(*race)
         return await unexpected(request, exc)
+
+    @app.exception_handler(StaleDataError)
+    @app.exception_handler(ObjectDeletedError)
+    async def deleted_meanwhile(request: Request, exc: Exception) -> JSONResponse:
+        log.info("%s %s lost a race (404): %s", request.method, request.url.path, exc)
+        return problem(404, "Not found", RACES["23503"][2])
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:

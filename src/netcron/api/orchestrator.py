@@ -18,7 +18,6 @@ from uuid import UUID
 from temporalio.api.enums.v1 import WorkflowExecutionStatus
 from temporalio.client import (
     Client,
-    WorkflowQueryRejectedError,
     WorkflowUpdateFailedError,
     WorkflowUpdateRPCTimeoutOrCancelledError,
 )
@@ -29,7 +28,6 @@ from netcron.codec import data_converter
 from netcron.config import Settings
 from netcron.runspec import (
     MEMO_SPEC_VERSION,
-    QUERY_STATE,
     SIGNAL_UPDATE,
     UPDATE_SPEC,
     UPDATE_STOP,
@@ -72,15 +70,13 @@ class RunningWorkflow:
 class Orchestrator(Protocol):
     async def start(self, schedule: ScheduleInput) -> str: ...
 
-    async def update(self, spec: RunSpec) -> None: ...
+    async def update(self, spec: RunSpec) -> int | None: ...
 
     async def stop(self, schedule_id: UUID) -> None: ...
 
     async def is_running(self, schedule_id: UUID) -> bool: ...
 
     async def trigger(self, schedule_id: UUID) -> str: ...
-
-    async def spec_version(self, schedule_id: UUID) -> int | None: ...
 
     async def inventory(self) -> dict[UUID, RunningWorkflow]: ...
 
@@ -128,8 +124,9 @@ class TemporalOrchestrator:
         log.info("started workflow", extra={"workflow_id": workflow_id})
         return workflow_id
 
-    async def update(self, spec: RunSpec) -> None:
-        """Hand the workflow a newer spec and wait until it holds it.
+    async def update(self, spec: RunSpec) -> int | None:
+        """Hand the workflow a newer spec and wait until it holds it; returns the version
+        it held before (None when it went as a signal).
 
         Through an update, so that once this returns no fire decided under the old spec
         is still being published. When no worker takes it in time, the spec goes as a
@@ -137,8 +134,10 @@ class TemporalOrchestrator:
         """
         handle = self.client.get_workflow_handle(workflow_id_for(spec.schedule_id))
         try:
-            await handle.execute_update(UPDATE_SPEC, spec, rpc_timeout=HANDOFF_TIMEOUT)
-            return
+            before: int = await handle.execute_update(
+                UPDATE_SPEC, spec, result_type=int, rpc_timeout=HANDOFF_TIMEOUT
+            )
+            return before
         except WorkflowUpdateRPCTimeoutOrCancelledError:
             log.warning(
                 "no worker took spec v%d in time; sent it as a signal",
@@ -149,7 +148,7 @@ class TemporalOrchestrator:
             raise OrchestratorUnavailable(f"{handle.id} refused the spec: {exc.cause}") from exc
         except RPCError as exc:
             if exc.status == RPCStatusCode.NOT_FOUND:
-                raise OrchestratorUnavailable(f"{handle.id} is not running") from exc
+                raise WorkflowGone(f"{handle.id} is not running") from exc
             if exc.status != RPCStatusCode.DEADLINE_EXCEEDED:
                 raise OrchestratorUnavailable(f"cannot update {handle.id}: {exc}") from exc
         except Exception as exc:
@@ -158,6 +157,7 @@ class TemporalOrchestrator:
             await handle.signal(SIGNAL_UPDATE, spec, rpc_timeout=RPC_TIMEOUT)
         except Exception as exc:
             raise OrchestratorUnavailable(f"cannot update {handle.id}: {exc}") from exc
+        return None
 
     async def stop(self, schedule_id: UUID) -> None:
         """Stop the workflow for good: a deleted schedule must never fire again.
@@ -208,24 +208,6 @@ class TemporalOrchestrator:
         except Exception as exc:
             raise OrchestratorUnavailable(f"cannot reach {handle.id}: {exc}") from exc
         return run_id
-
-    async def spec_version(self, schedule_id: UUID) -> int | None:
-        """The spec version the running workflow holds; None when it is not running."""
-        if not await self.is_running(schedule_id):
-            return None
-        handle = self.client.get_workflow_handle(workflow_id_for(schedule_id))
-        try:
-            state = await handle.query(QUERY_STATE, result_type=dict, rpc_timeout=RPC_TIMEOUT)
-        except RPCError as exc:
-            if exc.status == RPCStatusCode.NOT_FOUND:
-                return None
-            raise OrchestratorUnavailable(str(exc)) from exc
-        except WorkflowQueryRejectedError:
-            return None
-        except Exception as exc:
-            raise OrchestratorUnavailable(str(exc)) from exc
-        version = state.get("version")
-        return int(version) if version is not None else None
 
     async def inventory(self) -> dict[UUID, RunningWorkflow]:
         """Every running schedule workflow with its spec version: one visibility listing
@@ -296,10 +278,15 @@ class InMemoryOrchestrator:
         self.running[schedule.spec.schedule_id] = schedule.spec
         return workflow_id_for(schedule.spec.schedule_id)
 
-    async def update(self, spec: RunSpec) -> None:
+    async def update(self, spec: RunSpec) -> int | None:
         self._check()
+        if spec.schedule_id not in self.running:
+            raise WorkflowGone(f"schedule-{spec.schedule_id} is not running")
+        before = self.running[spec.schedule_id].version
         self.updated.append(spec)
-        self.running[spec.schedule_id] = spec
+        if spec.version >= before:
+            self.running[spec.schedule_id] = spec
+        return before
 
     async def stop(self, schedule_id: UUID) -> None:
         self._check()
@@ -316,11 +303,6 @@ class InMemoryOrchestrator:
             raise WorkflowGone(f"schedule-{schedule_id} is not running")
         self.triggered.append(schedule_id)
         return f"{schedule_id}:0:manual-{len(self.triggered)}"
-
-    async def spec_version(self, schedule_id: UUID) -> int | None:
-        self._check()
-        spec = self.running.get(schedule_id)
-        return spec.version if spec else None
 
     async def inventory(self) -> dict[UUID, RunningWorkflow]:
         self._check()

@@ -25,7 +25,12 @@ from uuid import UUID
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from netcron.api.orchestrator import Orchestrator, OrchestratorUnavailable, for_each
+from netcron.api.orchestrator import (
+    Orchestrator,
+    OrchestratorUnavailable,
+    WorkflowGone,
+    for_each,
+)
 from netcron.api.specs import current_specs, lock_schedules
 from netcron.db.models import Schedule
 from netcron.runspec import ScheduleInput
@@ -55,6 +60,7 @@ class Repairs:
     started: list[UUID] = field(default_factory=list)
     updated: list[UUID] = field(default_factory=list)
     stopped: list[UUID] = field(default_factory=list)
+    failed: list[UUID] = field(default_factory=list)
     skipped: bool = False
 
     @property
@@ -92,7 +98,16 @@ async def reconcile(
         repairs.suspects = len(suspects)
 
         async def repair(suspect: tuple[UUID, Suspect]) -> None:
-            await _repair(sessionmaker, orchestrator, *suspect, repairs)
+            try:
+                await _repair(sessionmaker, orchestrator, *suspect, repairs)
+            except OrchestratorUnavailable as exc:
+                repairs.failed.append(suspect[0])
+                log.warning(
+                    "could not repair (%s): %s; the next pass tries again",
+                    suspect[1].value,
+                    exc,
+                    extra={"schedule_id": suspect[0]},
+                )
 
         await for_each(suspects, repair)
     return repairs
@@ -115,15 +130,23 @@ async def _repair(
                 log.warning("repaired: workflow ran without a schedule; stopped it", extra=extra)
             return  # deleted since the pass read it: its delete stopped the workflow
         (spec,) = await current_specs(session, Schedule.id == schedule_id)
-        held = await orchestrator.spec_version(schedule_id)
-        if held is None:
+        if suspect is Suspect.BEHIND:
+            # One call: the update is idempotent and says which version was held.
+            try:
+                before = await orchestrator.update(spec)
+            except WorkflowGone:
+                suspect = Suspect.MISSING
+            else:
+                if before is None or before < spec.version:
+                    repairs.updated.append(schedule_id)
+                    log.warning(
+                        "repaired: workflow had v%s, sent v%d", before, spec.version, extra=extra
+                    )
+                return
+        if not await orchestrator.is_running(schedule_id):
             await orchestrator.start(ScheduleInput(spec=spec))
             repairs.started.append(schedule_id)
             log.warning("repaired: workflow was missing; started it", extra=extra)
-        elif held < spec.version:
-            await orchestrator.update(spec)
-            repairs.updated.append(schedule_id)
-            log.warning("repaired: workflow had v%d, sent v%d", held, spec.version, extra=extra)
 
 
 async def reconcile_forever(
@@ -133,15 +156,16 @@ async def reconcile_forever(
     while True:
         try:
             repairs = await reconcile(sessionmaker, orchestrator)
-            if repairs.count:
+            if repairs.count or repairs.failed:
                 log.info(
                     "reconciliation checked %d schedules and repaired %d "
-                    "(%d started, %d updated, %d stopped)",
+                    "(%d started, %d updated, %d stopped; %d to retry)",
                     repairs.checked,
                     repairs.count,
                     len(repairs.started),
                     len(repairs.updated),
                     len(repairs.stopped),
+                    len(repairs.failed),
                 )
         except OrchestratorUnavailable as exc:
             log.warning("reconciliation postponed, Temporal is unreachable: %s", exc)

@@ -153,10 +153,14 @@ _NEW_RUN = (
             literal(RunStatus.SCHEDULED.value),
             bindparam("attempt", type_=Integer),
             false(),
-        ).where(
+        )
+        .where(
             Schedule.id == bindparam("schedule_id", type_=Uuid),
             Schedule.device_id == bindparam("device_id", type_=Uuid),
-        ),
+        )
+        # The schedule's lock first, before the foreign keys take theirs: a record racing
+        # a delete then waits holding nothing (no deadlock) and finds no schedule after.
+        .with_for_update(key_share=True, read=True),
     )
     .on_conflict_do_nothing(index_elements=[_RUNS.c.run_id])
 )

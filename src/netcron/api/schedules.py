@@ -207,10 +207,21 @@ async def read_one(session: AsyncSession, schedule: Schedule) -> ScheduleRead:
 
 
 async def get_schedule(
-    session: AsyncSession, device_id: uuid.UUID, command_id: uuid.UUID, schedule_id: uuid.UUID
+    session: AsyncSession,
+    device_id: uuid.UUID,
+    command_id: uuid.UUID,
+    schedule_id: uuid.UUID,
+    *,
+    lock: bool = False,
 ) -> Schedule:
+    """The schedule; ``lock`` holds its row against concurrent changes and deletes."""
     await get_command(session, device_id, command_id)
-    schedule = await session.get(Schedule, schedule_id)
+    schedule = await session.get(
+        Schedule,
+        schedule_id,
+        with_for_update={"key_share": True} if lock else None,
+        populate_existing=lock,
+    )
     if schedule is None or schedule.command_id != command_id:
         raise NotFound("schedule", schedule_id)
     return schedule
@@ -313,7 +324,7 @@ async def update_schedule(
     background: BackgroundTasks,
 ) -> ScheduleRead:
     """Change a schedule; the workflow takes it from its next fire (``is_active`` pauses)."""
-    schedule = await get_schedule(session, device_id, command_id, schedule_id)
+    schedule = await get_schedule(session, device_id, command_id, schedule_id, lock=True)
     changes = body.changes()
     was_active = schedule.is_active
     for name, value in changes.items():
@@ -372,6 +383,8 @@ async def run_now(
     try:
         run_id = await orchestrator.trigger(schedule_id)
     except WorkflowGone as exc:
+        if await session.scalar(select(Schedule.id).where(Schedule.id == schedule_id)) is None:
+            raise NotFound("schedule", schedule_id) from None  # deleted meanwhile
         raise Conflict(
             f"the schedule's workflow is not running yet ({exc}); retry shortly"
         ) from None

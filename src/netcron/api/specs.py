@@ -15,7 +15,12 @@ from sqlalchemy import ColumnElement, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from netcron.api.errors import FieldInvalid, ServiceUnavailable
-from netcron.api.orchestrator import Orchestrator, OrchestratorUnavailable, for_each
+from netcron.api.orchestrator import (
+    Orchestrator,
+    OrchestratorUnavailable,
+    WorkflowGone,
+    for_each,
+)
 from netcron.db.models import Command, Device, Schedule
 from netcron.render import RenderError, render
 from netcron.runspec import DeviceTarget, RunSpec
@@ -60,14 +65,24 @@ def build_spec(schedule: Schedule, device: Device, command: Command) -> RunSpec:
 async def current_specs(
     session: AsyncSession, where: ColumnElement[bool], *, bump: bool = False
 ) -> list[RunSpec]:
-    """Specs of the schedules matching ``where``; ``bump`` marks them changed (new version)."""
-    rows = await session.execute(
+    """Specs of the schedules matching ``where``; ``bump`` marks them changed (new version).
+
+    A bump locks the schedule rows and reads their versions afresh, so two changes at
+    once get two versions (both read v5 and wrote v6 once, and the workflow kept
+    whichever v6 came last, the stale one included).
+    """
+    query = (
         select(Schedule, Device, Command)
         .join(Device, Schedule.device_id == Device.id)
         .join(Command, Schedule.command_id == Command.id)
         .where(where)
         .order_by(Schedule.id)
     )
+    if bump:
+        query = query.with_for_update(of=Schedule, key_share=True).execution_options(
+            populate_existing=True
+        )
+    rows = await session.execute(query)
     specs = []
     for schedule, device, command in rows:
         if bump:
@@ -78,16 +93,25 @@ async def current_specs(
     return specs
 
 
-async def lock_schedules(session: AsyncSession, where: ColumnElement[bool]) -> list[UUID]:
-    """Lock the matching schedule rows until the transaction ends, in id order (no deadlock).
+async def lock_schedules(
+    session: AsyncSession, where: ColumnElement[bool], *, for_delete: bool = True
+) -> list[UUID]:
+    """Lock the matching schedule rows until the transaction ends, in id order.
 
     Whoever starts, stops or re-specs a schedule's workflow holds its row's lock while it
     does: a delete and a reconciliation pass then act one after the other, never across
     each other (a pass that read the schedule before the delete cannot start its
-    workflow again after it).
+    workflow again after it). ``for_delete=False`` takes the weaker lock an update needs.
+
+    Lock order, everywhere: schedules (in id order) first, then their command, then their
+    device. A run being recorded takes its schedule's lock first as well, so no two
+    transactions ever wait on each other in a circle.
     """
     rows = await session.scalars(
-        select(Schedule.id).where(where).order_by(Schedule.id).with_for_update()
+        select(Schedule.id)
+        .where(where)
+        .order_by(Schedule.id)
+        .with_for_update(key_share=not for_delete)
     )
     return list(rows)
 
@@ -99,7 +123,7 @@ async def push_specs(orchestrator: Orchestrator, specs: Sequence[RunSpec]) -> bo
     async def push(spec: RunSpec) -> None:
         try:
             await orchestrator.update(spec)
-        except OrchestratorUnavailable as exc:
+        except (OrchestratorUnavailable, WorkflowGone) as exc:
             undelivered.append(spec)
             log.warning(
                 "spec v%d not delivered (%s); reconciliation will deliver it",

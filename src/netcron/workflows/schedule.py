@@ -370,14 +370,16 @@ class ScheduleWorkflow:
 
     @workflow.update(name=UPDATE_SPEC)
     def apply_spec(self, spec: RunSpec) -> int:
-        """As the ``update`` signal, but the caller learns when the workflow holds the spec.
+        """As the ``update`` signal, but the caller learns when the workflow holds the spec,
+        and which version it held before (reconciliation counts a repair by it).
 
         An update is handled only after the workflow task in flight has completed, so
         once it returns no publish decided under the old spec can still be under way:
         a paused schedule fires nothing after the api answered the pause.
         """
+        before = self.spec.version
         self._take(spec)
-        return self.spec.version
+        return before
 
     def _take(self, spec: RunSpec) -> None:
         held = self._spec.version if self._spec else 0
