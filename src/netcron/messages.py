@@ -12,6 +12,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, Field
 
+from netcron.platforms import ErrorKind, HostKeyPolicy
 from netcron.runs import RunStatus
 
 TASKS_STREAM = "NETCRON_TASKS"
@@ -42,6 +43,16 @@ class TaskMessage(BaseModel):
     )
     command: str = Field(description="The rendered CLI line.")
     timeout: float = Field(gt=0, description="Seconds the command may take.")
+    connect_timeout: float = Field(
+        10.0, gt=0, description="Seconds to open the session (login included)."
+    )
+    host_key_policy: HostKeyPolicy = HostKeyPolicy.TRUST_ON_FIRST_USE
+    host_key: str | None = Field(
+        None, description="Expected host key fingerprint (SHA256:…); None: not known yet."
+    )
+    session_limit: int = Field(
+        1, ge=1, description="Sessions to this device at once, across all executors."
+    )
 
     @property
     def subject(self) -> str:
@@ -71,6 +82,10 @@ class ResultMessage(BaseModel):
     output: str | None = None
     output_truncated: bool = False
     error: str | None = None
+    error_kind: ErrorKind | None = None
+    host_key: str | None = Field(
+        None, description="Fingerprint of the host key the device presented (SHA256:…)."
+    )
     executor_id: str
 
     @classmethod
@@ -99,3 +114,43 @@ class ResultMessage(BaseModel):
     @property
     def msg_id(self) -> str:
         return f"{self.run_id}:{self.attempt}:{self.status.value}"
+
+
+#: Device checks are NATS request/reply: the api asks, one executor (queue group
+#: ``executors``) answers.
+CHECKS_SUBJECT = "netcron.checks"
+CHECKS_QUEUE = "executors"
+
+
+class CheckRequest(BaseModel):
+    """Check one device now: can it be reached, logged into, and what is it?"""
+
+    version: Literal[1] = 1
+    device_id: UUID
+    platform: str
+    host: str
+    port: int
+    username: str | None = None
+    credentials: str | None = Field(None, description="Fernet token, as on a task.")
+    connect_timeout: float = Field(10.0, gt=0)
+    host_key_policy: HostKeyPolicy = HostKeyPolicy.TRUST_ON_FIRST_USE
+    host_key: str | None = None
+
+
+class CheckResult(BaseModel):
+    """What a check found; nothing secret."""
+
+    version: Literal[1] = 1
+    device_id: UUID
+    checked_at: datetime
+    ok: bool = Field(description="Reached, logged in, and the host key is acceptable.")
+    reachable: bool = Field(description="A TCP connection to host:port opened.")
+    connect_ms: float | None = Field(None, description="TCP connect latency.")
+    login: Literal["ok", "failed", "not_tried"] = "not_tried"
+    host_key: str | None = Field(None, description="Fingerprint the device presented.")
+    prompt: str | None = None
+    platform: str | None = Field(None, description="The platform read from the device.")
+    software_version: str | None = None
+    error: str | None = None
+    error_kind: ErrorKind | None = None
+    executor_id: str
