@@ -15,6 +15,7 @@ from uuid import UUID
 from pydantic import AfterValidator, BaseModel, Field
 
 from netcron.firelead import FireLead
+from netcron.platforms import ErrorKind, HostKeyPolicy
 from netcron.runs import RunStatus
 
 #: The most attempts a run may have (its retry policy's bound).
@@ -45,6 +46,10 @@ class DeviceTarget(BaseModel):
     platform: str
     username: str | None = None
     credentials: str | None = None
+    host_key_policy: HostKeyPolicy = HostKeyPolicy.TRUST_ON_FIRST_USE
+    host_key: str | None = None
+    session_limit: int = 1
+    connect_timeout: float = 10.0
 
 
 class RunSpec(BaseModel):
@@ -116,6 +121,10 @@ class RunRecord(BaseModel):
     output: DeviceText | None = None
     output_truncated: bool = False
     error: DeviceText | None = None
+    error_kind: ErrorKind | None = None
+    host_key: Identifier | None = Field(
+        None, max_length=128, description="Fingerprint of the host key the device presented."
+    )
     executor_id: Identifier | None = None
     command: Identifier | None = None
 

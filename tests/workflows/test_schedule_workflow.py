@@ -10,6 +10,7 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
 from netcron.firelead import MAX_LEAD, FireLead
+from netcron.platforms import ErrorKind
 from netcron.runs import RunStatus
 from netcron.runspec import (
     MEMO_SPEC_VERSION,
@@ -205,6 +206,33 @@ async def test_the_spec_update_answers_with_the_version_held_before_and_keeps_it
     assert (await (await handle.describe()).memo())[MEMO_SPEC_VERSION] == 3
     await harness.env.sleep(300)
     assert harness.stubs.tasks == []
+
+
+@pytest.mark.parametrize(
+    ("kind", "attempts"),
+    [
+        (ErrorKind.AUTH_FAILED, [1]),
+        (ErrorKind.COMMAND_REJECTED, [1]),
+        (ErrorKind.UNREACHABLE, [1, 2]),
+    ],
+)
+async def test_only_an_unreachable_or_timed_out_device_is_retried(
+    harness: Harness, kind: ErrorKind, attempts: list[int]
+) -> None:
+    spec = make_spec(
+        cron="0 0 1 1 *", ttl_seconds=300, retry_max_attempts=2, retry_backoff_seconds=10
+    )
+    handle = await harness.start(spec)
+    await handle.execute_update(UPDATE_TRIGGER, result_type=str)
+    await until(lambda: harness.stubs.tasks)
+    failed = result_for(harness.stubs.tasks[0], RunStatus.FAILED)
+    await send_result(handle, failed.model_copy(update={"error_kind": kind}))
+    await harness.env.sleep(30)
+    await until(lambda: [t.attempt for t in harness.stubs.tasks] == attempts)
+    if attempts == [1]:
+        await until(lambda: harness.stubs.records)
+        record = harness.stubs.records[-1].record
+        assert (record.status, record.error_kind) == (RunStatus.FAILED, kind)
 
 
 async def test_trigger_runs_now_with_its_own_run_id(harness: Harness) -> None:

@@ -12,7 +12,7 @@ import uvicorn
 from fastapi import FastAPI
 
 from netcron import __version__
-from netcron.api import commands, devices, events, health, results, schedules
+from netcron.api import checks, commands, devices, events, health, results, schedules
 from netcron.api.errors import document_problems, install_error_handlers
 from netcron.api.limits import BodyLimit
 from netcron.api.orchestrator import Orchestrator, TemporalOrchestrator
@@ -71,7 +71,7 @@ def create_app(
     document_problems(app)
     # A run's output may be output_max_bytes, and JSON escaping can double it.
     app.add_middleware(BodyLimit, limit=2 * settings.output_max_bytes + 65_536)
-    for module in (health, devices, commands, schedules, results, events):
+    for module in (health, devices, checks, commands, schedules, results, events):
         app.include_router(module.router)
     return app
 

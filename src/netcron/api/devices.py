@@ -7,7 +7,7 @@ import logging
 import re
 import uuid
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, BackgroundTasks, Depends, Request, Response, status
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from netcron.api.auth import read_or_write
 from netcron.api.deps import CipherDep, OrchestratorDep, SessionDep
-from netcron.api.errors import Conflict, NotFound
+from netcron.api.errors import Conflict, FieldInvalid, NotFound
 from netcron.api.events import emit
 from netcron.api.pagination import Limit, Offset, Page
 from netcron.api.patch import not_null
@@ -25,27 +25,11 @@ from netcron.api.specs import current_specs, lock_schedules, push_specs, stop_wo
 from netcron.crypto import Credentials
 from netcron.db.models import Device, Schedule
 from netcron.events import Event
+from netcron.platforms import PLATFORMS, HostKeyPolicy
 
 log = logging.getLogger(__name__)
 router = APIRouter(dependencies=[Depends(read_or_write)], prefix="/devices", tags=["devices"])
 
-PLATFORMS = (
-    "cisco_ios",
-    "cisco_xe",
-    "cisco_xr",
-    "cisco_nxos",
-    "cisco_asa",
-    "juniper_junos",
-    "arista_eos",
-    "linux",
-    "mikrotik_routeros",
-    "huawei",
-    "hp_procurve",
-    "paloalto_panos",
-    "fortinet",
-    "vyos",
-    "nokia_sros",
-)
 _HOSTNAME = re.compile(
     r"^(?=.{1,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?$"
 )
@@ -72,7 +56,40 @@ def validate_platform(value: str) -> str:
     return value
 
 
-class DeviceCreate(BaseModel):
+#: OpenSSH's notation, as `ssh-keygen -lf` prints it.
+Fingerprint = Annotated[
+    str,
+    StringConstraints(pattern=r"^SHA256:[A-Za-z0-9+/]{43}$"),
+    Field(examples=["SHA256:nThbg6kXUpJWGl7E1IGOCspRomTxdCARLviKw6E5SY8"]),
+]
+
+
+class DeviceAccess(BaseModel):
+    """How netcron opens sessions to the device; every field may be changed with PATCH."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    host_key_policy: HostKeyPolicy | None = Field(
+        None,
+        description="trust_on_first_use (default): the first key seen is recorded and "
+        "required from then on; pinned: host_key must be given; ignore: any key (logged).",
+    )
+    host_key: Fingerprint | None = Field(
+        None, description="The host key fingerprint to require; null forgets it (re-learned)."
+    )
+    session_limit: int | None = Field(
+        None, ge=1, le=64, description="Sessions at once across all executors (1)."
+    )
+    connect_timeout: float | None = Field(
+        None, ge=1, le=120, description="Seconds to open a session, login included (10)."
+    )
+
+    _not_null = field_validator(
+        "host_key_policy", "session_limit", "connect_timeout", mode="before"
+    )(not_null)
+
+
+class DeviceCreate(DeviceAccess):
     """A new device. ``password``, ``private_key`` and ``enable_secret`` are never returned."""
 
     model_config = ConfigDict(extra="forbid")
@@ -97,8 +114,16 @@ class DeviceCreate(BaseModel):
             password=self.password, private_key=self.private_key, enable_secret=self.enable_secret
         )
 
+    def access(self) -> dict[str, object]:
+        return {
+            "host_key_policy": (self.host_key_policy or HostKeyPolicy.TRUST_ON_FIRST_USE).value,
+            "host_key": self.host_key,
+            "session_limit": self.session_limit or 1,
+            "connect_timeout": self.connect_timeout or 10.0,
+        }
 
-class DeviceUpdate(BaseModel):
+
+class DeviceUpdate(DeviceAccess):
     """Change a device. A credential set to null is removed; one left out is kept."""
 
     model_config = ConfigDict(extra="forbid")
@@ -120,7 +145,7 @@ class DeviceUpdate(BaseModel):
         lambda value: validate_platform(value) if value else value
     )
 
-    _not_null = field_validator("name", "host", "port", "platform", "labels", mode="before")(
+    _not_null_device = field_validator("name", "host", "port", "platform", "labels", mode="before")(
         not_null
     )
 
@@ -138,8 +163,20 @@ class DeviceRead(BaseModel):
     has_private_key: bool
     has_enable_secret: bool
     labels: dict[str, str]
+    host_key_policy: HostKeyPolicy
+    host_key: str | None
+    session_limit: int
+    connect_timeout: float
+    last_check: dict[str, Any] | None = Field(
+        description="The latest `POST /devices/{id}/check`, as it answered."
+    )
     created_at: datetime
     updated_at: datetime
+
+
+def _check_pinned(device: Device) -> None:
+    if device.host_key_policy == HostKeyPolicy.PINNED and not device.host_key:
+        raise FieldInvalid("host_key", "a pinned host key policy needs the fingerprint")
 
 
 async def get_device(session: AsyncSession, device_id: uuid.UUID, *, lock: bool = False) -> Device:
@@ -176,7 +213,9 @@ async def create_device(
         has_private_key=credentials.private_key is not None,
         has_enable_secret=credentials.enable_secret is not None,
         labels=body.labels,
+        **body.access(),
     )
+    _check_pinned(device)
     session.add(device)
     try:
         await session.flush()
@@ -228,8 +267,12 @@ async def update_device(
     await lock_schedules(session, Schedule.device_id == device_id, for_delete=False)
     device = await get_device(session, device_id, lock=True)
     given = body.model_fields_set
-    for name in given & {"name", "host", "port", "platform", "username", "labels"}:
+    plain = {"name", "host", "port", "platform", "username", "labels", "host_key"}
+    for name in given & (plain | {"session_limit", "connect_timeout"}):
         setattr(device, name, getattr(body, name))
+    if "host_key_policy" in given and body.host_key_policy is not None:
+        device.host_key_policy = body.host_key_policy.value
+    _check_pinned(device)
     secrets = given & {"password", "private_key", "enable_secret"}
     if secrets:
         credentials = cipher.decrypt(device.credentials).model_copy(

@@ -23,18 +23,21 @@ from sqlalchemy import (
     literal,
     select,
     tuple_,
+    update,
 )
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from netcron.api.auth import read_or_write, results_scope
-from netcron.api.deps import SessionDep, SettingsDep
+from netcron.api.deps import OrchestratorDep, SessionDep, SettingsDep
 from netcron.api.devices import get_device
 from netcron.api.errors import FieldInvalid, NotFound
 from netcron.api.events import emit
 from netcron.api.pagination import Limit, Offset, Page
-from netcron.db.models import CommandResult, Schedule
+from netcron.api.specs import current_specs, push_specs
+from netcron.db.models import CommandResult, Device, Schedule
 from netcron.events import Event, first_lines
+from netcron.platforms import ErrorKind, HostKeyPolicy
 from netcron.runs import RunStatus, can_move
 from netcron.runspec import RunRecord
 
@@ -49,6 +52,7 @@ _FIELDS = (
     "output",
     "output_truncated",
     "error",
+    "error_kind",
     "executor_id",
     "command",
 )
@@ -71,6 +75,7 @@ class ResultRead(BaseModel):
     output: str | None
     output_truncated: bool
     error: str | None
+    error_kind: ErrorKind | None
     executor_id: str | None
     command: str | None
     created_at: datetime
@@ -217,6 +222,7 @@ async def post_result(
     body: RunRecord,
     session: SessionDep,
     settings: SettingsDep,
+    orchestrator: OrchestratorDep,
     request: Request,
     background: BackgroundTasks,
 ) -> CommandResult | Response:
@@ -233,9 +239,30 @@ async def post_result(
     )
     if moved:
         emit(background, request, run_event(row))
+    if body.host_key and await learn_host_key(session, device_id, body.host_key):
+        specs = await current_specs(session, Schedule.device_id == device_id, bump=True)
+        background.add_task(push_specs, orchestrator, specs)
     if "return=minimal" in request.headers.get("prefer", ""):
         return Response(status_code=204, background=background)
     return row
+
+
+async def learn_host_key(session: AsyncSession, device_id: uuid.UUID, fingerprint: str) -> bool:
+    """Trust on first use: the first host key a device presents becomes the one it must
+    present from then on. True when this record taught it (its schedules need the key)."""
+    learned = await session.scalar(
+        update(Device)
+        .where(
+            Device.id == device_id,
+            Device.host_key.is_(None),
+            Device.host_key_policy == HostKeyPolicy.TRUST_ON_FIRST_USE.value,
+        )
+        .values(host_key=fingerprint)
+        .returning(Device.id)
+    )
+    if learned is not None:
+        log.info("host key %s recorded on first use", fingerprint, extra={"device_id": device_id})
+    return learned is not None
 
 
 def run_event(row: CommandResult) -> Event:
@@ -254,6 +281,7 @@ def run_event(row: CommandResult) -> Event:
             "attempt": row.attempt,
             "duration_ms": duration,
             "error": row.error,
+            "error_kind": row.error_kind,
             "output": first_lines(row.output),
         },
     )
@@ -268,6 +296,7 @@ async def list_results(
     schedule_id: uuid.UUID | None = Query(None, description="Only this schedule's runs."),
     command_id: uuid.UUID | None = Query(None, description="Only this command's runs."),
     status: RunStatus | None = Query(None, description="Only runs in this status."),
+    error_kind: ErrorKind | None = Query(None, description="Only runs that failed this way."),
     since: datetime | None = Query(None, description="Scheduled at or after (ISO 8601)."),
     until: datetime | None = Query(None, description="Scheduled before (ISO 8601)."),
     cursor: str | None = Query(
@@ -283,6 +312,8 @@ async def list_results(
         conditions.append(CommandResult.command_id == command_id)
     if status is not None:
         conditions.append(CommandResult.status == status.value)
+    if error_kind is not None:
+        conditions.append(CommandResult.error_kind == error_kind.value)
     for bound in (since, until):
         if bound is not None and bound.tzinfo is None:
             raise FieldInvalid(

@@ -22,6 +22,7 @@ from netcron.api.orchestrator import (
     for_each,
 )
 from netcron.db.models import Command, Device, Schedule
+from netcron.platforms import HostKeyPolicy
 from netcron.render import RenderError, render
 from netcron.runspec import DeviceTarget, RunSpec
 
@@ -56,6 +57,10 @@ def build_spec(schedule: Schedule, device: Device, command: Command) -> RunSpec:
             platform=device.platform,
             username=device.username,
             credentials=device.credentials,
+            host_key_policy=HostKeyPolicy(device.host_key_policy),
+            host_key=device.host_key,
+            session_limit=device.session_limit,
+            connect_timeout=device.connect_timeout,
         ),
         command=rendered_command(command, schedule.params),
         command_timeout=command.timeout,

@@ -53,6 +53,20 @@ class Device(Timestamped, Base):
     has_private_key: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
     has_enable_secret: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
     labels: Mapped[dict[str, Any]] = mapped_column(JsonDict, nullable=False, default=dict)
+    host_key_policy: Mapped[str] = mapped_column(
+        String(32),
+        nullable=False,
+        default="trust_on_first_use",
+        server_default="trust_on_first_use",
+    )
+    host_key: Mapped[str | None] = mapped_column(String(128))
+    session_limit: Mapped[int] = mapped_column(
+        Integer, nullable=False, default=1, server_default="1"
+    )
+    connect_timeout: Mapped[float] = mapped_column(
+        Float, nullable=False, default=10.0, server_default="10"
+    )
+    last_check: Mapped[dict[str, Any] | None] = mapped_column(JsonDict)
 
 
 class Command(Timestamped, Base):
@@ -131,5 +145,6 @@ class CommandResult(Timestamped, Base):
     output: Mapped[str | None] = mapped_column(Text)
     output_truncated: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
     error: Mapped[str | None] = mapped_column(Text)
+    error_kind: Mapped[str | None] = mapped_column(String(32))
     executor_id: Mapped[str | None] = mapped_column(String(200))
     command: Mapped[str | None] = mapped_column(Text)

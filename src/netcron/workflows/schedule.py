@@ -20,6 +20,7 @@ with workflow.unsafe.imports_passed_through():
     from netcron.cron import fire_times_between, next_fire_time
     from netcron.firelead import FireLead
     from netcron.messages import ResultMessage, TaskMessage
+    from netcron.platforms import ErrorKind
     from netcron.runs import RunStatus, run_id_for
     from netcron.runspec import (
         MEMO_SPEC_VERSION,
@@ -236,6 +237,10 @@ class ScheduleWorkflow:
             credentials=spec.device.credentials,
             command=spec.command,
             timeout=spec.command_timeout,
+            connect_timeout=spec.device.connect_timeout,
+            host_key_policy=spec.device.host_key_policy,
+            host_key=spec.device.host_key,
+            session_limit=spec.device.session_limit,
         )
         self._pending[run_id] = scheduled_at
         try:
@@ -272,10 +277,11 @@ class ScheduleWorkflow:
             result = await self._result_of(task)
             if result is None:
                 error = f"no result within ttl_seconds={spec.ttl_seconds}"
-                return self._final(task, RunStatus.TIMED_OUT, error)
+                return self._final(task, RunStatus.TIMED_OUT, error, ErrorKind.TIMEOUT)
             backoff = timedelta(seconds=spec.retry_backoff_seconds * 2 ** (task.attempt - 1))
             retry = (
                 result.status == RunStatus.FAILED
+                and (result.error_kind is None or result.error_kind.retryable)
                 and task.attempt < spec.retry_max_attempts
                 and workflow.now() + backoff < task.deadline
             )
@@ -315,7 +321,9 @@ class ScheduleWorkflow:
                 return
 
     @staticmethod
-    def _final(task: TaskMessage, status: RunStatus, error: str) -> RunRecord:
+    def _final(
+        task: TaskMessage, status: RunStatus, error: str, kind: ErrorKind | None = None
+    ) -> RunRecord:
         return RunRecord(
             run_id=task.run_id,
             command_id=task.command_id,
@@ -323,6 +331,7 @@ class ScheduleWorkflow:
             scheduled_at=task.scheduled_at,
             finished_at=workflow.now(),
             error=error,
+            error_kind=kind,
             command=task.command,
         )
 
@@ -339,6 +348,8 @@ class ScheduleWorkflow:
             output=result.output,
             output_truncated=result.output_truncated,
             error=result.error,
+            error_kind=result.error_kind,
+            host_key=result.host_key,
             executor_id=result.executor_id,
             command=task.command,
         )
