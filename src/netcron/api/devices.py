@@ -23,7 +23,7 @@ from netcron.api.pagination import Limit, Offset, Page
 from netcron.api.patch import not_null
 from netcron.api.specs import current_specs, lock_schedules, push_specs, stop_workflows
 from netcron.crypto import Credentials
-from netcron.db.models import Device, Schedule
+from netcron.db.models import Command, Device, Schedule
 from netcron.events import Event
 from netcron.platforms import PLATFORMS, HostKeyPolicy
 
@@ -310,9 +310,15 @@ async def delete_device(
 ) -> Response:
     """Stop every schedule's workflow first: nothing may keep firing for a device that is gone."""
     await get_device(session, device_id)
-    # Schedules first (see lock_schedules), then the device, which waits for schedules
-    # being created for it to commit; then the schedules again, those included.
+    # Schedules, commands, device, as everywhere (see lock_schedules); the device's lock
+    # waits for schedules being created for it to commit, so the schedules again after.
     await lock_schedules(session, Schedule.device_id == device_id)
+    await session.execute(
+        select(Command.id)
+        .where(Command.device_id == device_id)
+        .order_by(Command.id)
+        .with_for_update()
+    )
     device = await session.get(Device, device_id, with_for_update=True, populate_existing=True)
     if device is None:
         raise NotFound("device", device_id)

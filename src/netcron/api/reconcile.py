@@ -139,8 +139,9 @@ async def _repair(
             else:
                 if before is None or before < spec.version:
                     repairs.updated.append(schedule_id)
+                    held = "an older spec" if before is None else f"v{before}"
                     log.warning(
-                        "repaired: workflow had v%s, sent v%d", before, spec.version, extra=extra
+                        "repaired: workflow had %s, sent v%d", held, spec.version, extra=extra
                     )
                 return
         if not await orchestrator.is_running(schedule_id):
