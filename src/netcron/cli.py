@@ -233,9 +233,18 @@ def command_names() -> set[str]:
     return set()
 
 
+#: Long-running services: they leave through ``exit_process`` once stopped cleanly.
+SERVICES = frozenset({"api", "worker", "executor"})
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     try:
-        sys.exit(args.func(args))
+        code = args.func(args)
     except KeyboardInterrupt:
         sys.exit(130)
+    if args.command in SERVICES:
+        from netcron.shutdown import exit_process
+
+        exit_process(code)
+    sys.exit(code)
