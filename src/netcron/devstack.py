@@ -51,9 +51,7 @@ def find_binary(name: str) -> str:
         return str(beside)
     found = shutil.which(name)
     if not found:
-        raise EmbeddedServerError(
-            f"{name!r} not found; {DEV_STACK_HINT}"
-        )
+        raise EmbeddedServerError(f"{name!r} not found; {DEV_STACK_HINT}")
     return found
 
 
