@@ -36,6 +36,7 @@ def redact_url(url: str) -> str:
 
 def check_external(settings: Settings, timeout: float = 5.0) -> None:
     """Raise :class:`ServerUnusable` for the first configured server that does not answer."""
+    asyncio.run(_check_database(settings.database_url, timeout))
     for url in settings.nats_url.split(","):
         _check_tcp("NETCRON_NATS_URL", url.strip(), default_port=4222, timeout=timeout)
     _check_tcp(
@@ -45,7 +46,6 @@ def check_external(settings: Settings, timeout: float = 5.0) -> None:
         timeout=timeout,
         bare=True,
     )
-    asyncio.run(_check_database(settings.database_url, timeout))
 
 
 def _check_tcp(

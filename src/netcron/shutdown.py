@@ -16,6 +16,7 @@ import logging
 import os
 import signal
 import sys
+from types import FrameType
 
 
 def stop_event() -> asyncio.Event:
@@ -25,6 +26,22 @@ def stop_event() -> asyncio.Event:
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
     return stop
+
+
+def absorb_stop_signals() -> None:
+    """Let SIGINT and SIGTERM do nothing by themselves (a server then handles them).
+
+    uvicorn re-sends the signal it stopped on to its own process once it has shut down
+    (so that the exit status tells of the signal); the stop is complete by then, and a
+    clean stop exits 0.
+    """
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        # A handler, not SIG_IGN: an ignored signal would stay ignored in child processes.
+        signal.signal(signum, _already_stopping)
+
+
+def _already_stopping(signum: int, frame: FrameType | None) -> None:
+    """A stop signal after the stop: nothing left to do."""
 
 
 def exit_process(code: int) -> None:

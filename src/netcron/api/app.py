@@ -26,6 +26,7 @@ from netcron.crypto import CredentialCipher
 from netcron.db.session import create_engine, create_read_sessionmaker, create_sessionmaker
 from netcron.logging import setup_logging
 from netcron.retry import wait_for
+from netcron.shutdown import absorb_stop_signals
 
 log = logging.getLogger(__name__)
 
@@ -117,6 +118,8 @@ def run_api(settings: Settings) -> None:
         "access_log": False,
         "proxy_headers": True,
     }
+    # Installed before uvicorn captures the signals: it restores these, then re-sends.
+    absorb_stop_signals()
     if settings.api_workers > 1:
         uvicorn.run(
             "netcron.api.app:app_from_environment",
