@@ -48,11 +48,17 @@ def load_or_create_secret(path: Path, generate: Callable[[], str] = generate_key
     """A secret kept in the data dir (owner-only), generated on first use."""
     if path.exists():
         return path.read_text().strip()
-    path.parent.mkdir(parents=True, exist_ok=True)
     key = generate()
-    path.write_text(key + "\n")
-    path.chmod(0o600)
+    write_secret(path, key)
     return key
+
+
+def write_secret(path: Path, value: str) -> None:
+    """``value`` in ``path``, readable by its owner only."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.touch(mode=0o600)
+    path.chmod(0o600)
+    path.write_text(value + "\n")
 
 
 @dataclass
@@ -135,6 +141,8 @@ class DevStack:
             self.data_dir / API_KEY_FILE, generate_api_key
         )
         overrides["api_keys"] = self.settings.api_keys or self.api_key
+        # What a client in this checkout needs (`netcron events`): where, and with which key.
+        write_secret(self.data_dir / API_KEY_FILE, self.api_key)
         (self.data_dir / API_URL_FILE).write_text(api_url + "\n")
         self.env = service_env(**overrides) | self.service_env
         return overrides

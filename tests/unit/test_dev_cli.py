@@ -31,24 +31,44 @@ def _settings(**values: str) -> Settings:
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]
 
 
-def test_a_client_finds_the_dev_key_and_url_in_dot_netcron(tmp_path: Path) -> None:
-    data = tmp_path / ".netcron"
+def _dev_files(root: Path, url: str = "http://127.0.0.1:8001", key: str = "nc_dev") -> Path:
+    data = root / ".netcron"
     data.mkdir()
-    (data / "api.key").write_text("nc_dev\n")
-    (data / "api.url").write_text("http://127.0.0.1:8001\n")
+    (data / "api.key").write_text(key + "\n")
+    (data / "api.url").write_text(url + "\n")
+    return data
+
+
+def test_a_client_finds_the_dev_key_and_url_in_dot_netcron(tmp_path: Path) -> None:
+    data = _dev_files(tmp_path)
     (tmp_path / "src").mkdir()
-    target = find_api_target(_settings(), cwd=tmp_path / "src")
+    target = find_api_target(_settings(), cwd=tmp_path / "src", environment=_settings())
     assert (target.url, target.key) == ("http://127.0.0.1:8001", "nc_dev")
     assert str(data / "api.key") in target.describe()
     assert str(data / "api.url") in target.describe()
 
 
-def test_configured_key_and_options_come_before_dot_netcron(tmp_path: Path) -> None:
-    (tmp_path / ".netcron").mkdir()
-    (tmp_path / ".netcron" / "api.key").write_text("nc_dev\n")
-    target = find_api_target(_settings(api_key="configured"), cwd=tmp_path)
-    assert (target.key, target.key_source) == ("configured", "NETCRON_API_KEY")
-    flagged = find_api_target(_settings(), key="flag", url="http://x:1/", cwd=tmp_path)
+def test_a_running_dev_comes_before_a_compose_env(tmp_path: Path) -> None:
+    (tmp_path / "with-dev").mkdir()
+    (tmp_path / "without-dev").mkdir()
+    _dev_files(tmp_path / "with-dev")
+    from_env_file = _settings(api_url="http://localhost:8000", api_keys="compose-key")
+    target = find_api_target(from_env_file, cwd=tmp_path / "with-dev", environment=_settings())
+    assert (target.url, target.key) == ("http://127.0.0.1:8001", "nc_dev")
+    alone = find_api_target(from_env_file, cwd=tmp_path / "without-dev", environment=_settings())
+    assert (alone.url, alone.key) == ("http://localhost:8000", "compose-key")
+    assert alone.key_source == ".env NETCRON_API_KEYS"
+
+
+def test_the_environment_and_options_come_before_dot_netcron(tmp_path: Path) -> None:
+    _dev_files(tmp_path)
+    exported = _settings(api_key="exported", api_url="http://api:8000")
+    target = find_api_target(exported, cwd=tmp_path, environment=exported)
+    assert (target.key, target.key_source) == ("exported", "NETCRON_API_KEY")
+    assert (target.url, target.url_source) == ("http://api:8000", "NETCRON_API_URL")
+    flagged = find_api_target(
+        _settings(), key="flag", url="http://x:1/", cwd=tmp_path, environment=_settings()
+    )
     assert (flagged.key, flagged.url, flagged.url_source) == ("flag", "http://x:1", "--url")
 
 
