@@ -43,6 +43,24 @@ def _wait_for(out: Path, pattern: str, proc: subprocess.Popen[bytes], timeout: f
     raise AssertionError(f"no {pattern!r} in {timeout:.0f}s:\n{out.read_text(errors='replace')}")
 
 
+def _events_stderr(cwd: Path, env: dict[str, str]) -> str:
+    """What `netcron events`, run in the checkout for two seconds, says on stderr."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "netcron", "events"],
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        proc.wait(2)
+    except subprocess.TimeoutExpired:
+        proc.terminate()
+    _, err = proc.communicate(timeout=10)
+    return err
+
+
 def test_dev_beside_a_compose_env_runs_on_embedded_servers_and_stops_cleanly(
     checkout: Path,
 ) -> None:
@@ -67,6 +85,10 @@ def test_dev_beside_a_compose_env_runs_on_embedded_servers_and_stops_cleanly(
         # Runs in flight while it stops: the demo schedule fires every 10 s.
         _wait_for(out, r"run succeeded", proc, timeout=30)
         assert httpx.get(f"{url}/devices", headers=key, timeout=5).json()["total"] == 1
+        events = _events_stderr(checkout, env)
+        assert f"api {url} (from {checkout / '.netcron' / 'api.url'})" in events, events
+        assert f"key from {checkout / '.netcron' / 'api.key'}" in events, events
+        assert "error" not in events, events
         started = time.monotonic()
         proc.send_signal(signal.SIGTERM)
         code = proc.wait(30)
