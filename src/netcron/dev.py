@@ -97,7 +97,8 @@ class DevStack:
 
         return (
             f"external PostgreSQL {redact_url(self.env['NETCRON_DATABASE_URL'])}, "
-            f"NATS {self.env['NETCRON_NATS_URL']}, Temporal {self.env['NETCRON_TEMPORAL_ADDRESS']}"
+            f"NATS {','.join(map(redact_url, self.env['NETCRON_NATS_URL'].split(',')))},"
+            f" Temporal {self.env['NETCRON_TEMPORAL_ADDRESS']}"
         )
 
     def start_servers(self) -> dict[str, str]:

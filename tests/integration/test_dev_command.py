@@ -156,3 +156,57 @@ def test_dev_external_with_an_unusable_server_is_one_line_not_a_traceback(
     (line,) = [line for line in output.splitlines() if "NETCRON_DATABASE_URL" in line]
     assert f"netcron:***@127.0.0.1:{closed}" in line
     assert "hunter2" not in output
+
+
+def test_dev_external_runs_on_the_configured_servers(
+    postgres_url: str, nats_url: str, temporal_address: str, secret_key: str, tmp_path: Path
+) -> None:
+    from sqlalchemy import make_url
+
+    from netcron.dev import DevStack
+
+    # A database of its own on the session's PostgreSQL: no other test's schedules in it.
+    url = make_url(postgres_url)
+    database = f"external_{free_port(None)}"
+    asyncpg_url = url.set(database=database).render_as_string(hide_password=False)
+    _create_database(url.render_as_string(hide_password=False), database)
+    settings = _settings(
+        database_url=asyncpg_url,
+        nats_url=nats_url,
+        temporal_address=temporal_address,
+        temporal_task_queue="netcron-external-test",
+        secret_key=secret_key,
+    )
+    stack = DevStack(
+        settings=settings,
+        data_dir=tmp_path / "data",
+        api_port=free_port(None),
+        with_ui=False,
+        external=True,
+        log_dir=tmp_path / "logs",
+        # The services read their settings from the environment, as under `netcron dev`.
+        service_env={"NETCRON_TEMPORAL_TASK_QUEUE": settings.temporal_task_queue},
+    )
+    try:
+        stack.start(timeout=90)
+        assert stack.postgres is None and stack.nats is None and stack.temporal is None
+        assert stack.servers.startswith("external PostgreSQL")
+        assert stack.env["NETCRON_NATS_URL"] == nats_url
+        assert httpx.get(f"{stack.api_url}/ready", timeout=5).status_code == 200
+    finally:
+        stack.stop()
+
+
+def _create_database(url: str, name: str) -> None:
+    import asyncio
+
+    from sqlalchemy import text
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    async def create() -> None:
+        engine = create_async_engine(url, isolation_level="AUTOCOMMIT")
+        async with engine.connect() as connection:
+            await connection.execute(text(f'CREATE DATABASE "{name}"'))
+        await engine.dispose()
+
+    asyncio.run(create())
