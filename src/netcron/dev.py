@@ -151,7 +151,21 @@ class DevStack:
     def migrate(self) -> None:
         from netcron.db.migrate import upgrade
 
-        upgrade(self.env["NETCRON_DATABASE_URL"])
+        url = self.env["NETCRON_DATABASE_URL"]
+        if not self.external:
+            upgrade(url)
+            return
+        from netcron.external_servers import ServerUnusable, redact_url
+
+        try:
+            upgrade(url)
+        except Exception as exc:  # a database netcron may not write to: say so in one line
+            reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
+            raise ServerUnusable(
+                "NETCRON_DATABASE_URL",
+                redact_url(url),
+                f"migrations failed, {type(exc).__name__}: {reason}",
+            ) from None
 
     def start_services(self) -> None:
         for name in SERVICES:

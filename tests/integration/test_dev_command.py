@@ -44,21 +44,24 @@ def _wait_for(out: Path, pattern: str, proc: subprocess.Popen[bytes], timeout: f
 
 
 def _events_stderr(cwd: Path, env: dict[str, str]) -> str:
-    """What `netcron events`, run in the checkout for two seconds, says on stderr."""
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "netcron", "events"],
-        cwd=cwd,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    """What `netcron events`, run in the checkout, says on stderr once it has connected."""
+    err = cwd / "events.err"
+    with err.open("wb") as sink:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "netcron", "events"],
+            cwd=cwd,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=sink,
+        )
     try:
-        proc.wait(2)
-    except subprocess.TimeoutExpired:
+        _wait_for(err, r"netcron events: .*", proc, timeout=30)
+        time.sleep(2)  # a refused key or URL would be reported by now
+        assert proc.poll() is None, err.read_text()
+    finally:
         proc.terminate()
-    _, err = proc.communicate(timeout=10)
-    return err
+        proc.wait(10)
+    return err.read_text()
 
 
 def test_dev_beside_a_compose_env_runs_on_embedded_servers_and_stops_cleanly(
