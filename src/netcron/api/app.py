@@ -12,7 +12,9 @@ import uvicorn
 from fastapi import FastAPI
 
 from netcron import __version__
-from netcron.api import checks, commands, devices, events, health, results, schedules
+from netcron.api import checks, codec, commands, devices, events, health, results, schedules
+from netcron.api.codec import CodecCors
+from netcron.api.docs import install_docs
 from netcron.api.errors import document_problems, install_error_handlers
 from netcron.api.limits import BodyLimit
 from netcron.api.orchestrator import Orchestrator, TemporalOrchestrator
@@ -24,6 +26,7 @@ from netcron.crypto import CredentialCipher
 from netcron.db.session import create_engine, create_read_sessionmaker, create_sessionmaker
 from netcron.logging import setup_logging
 from netcron.retry import wait_for
+from netcron.shutdown import absorb_stop_signals
 
 log = logging.getLogger(__name__)
 
@@ -66,12 +69,16 @@ def create_app(
         description="Run commands on network devices on cron schedules.",
         lifespan=lifespan,
         redirect_slashes=False,
+        docs_url=None,
+        redoc_url=None,
     )
+    install_docs(app)
     install_error_handlers(app)
     document_problems(app)
     # A run's output may be output_max_bytes, and JSON escaping can double it.
     app.add_middleware(BodyLimit, limit=2 * settings.output_max_bytes + 65_536)
-    for module in (health, devices, checks, commands, schedules, results, events):
+    app.add_middleware(CodecCors, origins=settings.codec_origin_list())
+    for module in (health, devices, checks, commands, schedules, results, events, codec):
         app.include_router(module.router)
     return app
 
@@ -111,6 +118,8 @@ def run_api(settings: Settings) -> None:
         "access_log": False,
         "proxy_headers": True,
     }
+    # Installed before uvicorn captures the signals: it restores these, then re-sends.
+    absorb_stop_signals()
     if settings.api_workers > 1:
         uvicorn.run(
             "netcron.api.app:app_from_environment",

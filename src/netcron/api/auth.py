@@ -2,7 +2,8 @@
 
 ``NETCRON_API_KEYS`` holds comma-separated entries, each a bare ``key`` (every scope) or
 ``name:key:scope+scope``. Scopes: ``read`` (GET), ``write`` (changes), ``results`` (the
-worker recording runs). Keys are compared in constant time and never logged.
+worker recording runs), ``codec`` (decoding Temporal payloads for the Temporal UI and CLI).
+Keys are compared in constant time and never logged.
 """
 
 from __future__ import annotations
@@ -35,7 +36,11 @@ async def authenticate(
     api_key: Annotated[str | None, Depends(_api_key_header)],
     bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> ApiKey:
-    presented = api_key or (bearer.credentials if bearer else None)
+    return identify(request, api_key or (bearer.credentials if bearer else None))
+
+
+def identify(request: Request, presented: str | None) -> ApiKey:
+    """The configured key matching ``presented``; 401 when there is none."""
     if not presented:
         raise Unauthenticated("send an API key in X-API-Key or as Authorization: Bearer <key>")
     found = find_key(request.app.state.api_keys, presented)
@@ -43,6 +48,12 @@ async def authenticate(
         raise Unauthenticated("the API key is not valid")
     request.state.api_key = found
     return found
+
+
+def require_scope(key: ApiKey, scope: str) -> ApiKey:
+    if scope not in key.scopes:
+        raise Forbidden(f"this API key lacks the {scope!r} scope")
+    return key
 
 
 async def results_scope(key: Annotated[ApiKey, Depends(authenticate)]) -> ApiKey:

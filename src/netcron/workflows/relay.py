@@ -27,6 +27,8 @@ from netcron.workflows.activities import ScheduleActivities, progress_record
 log = logging.getLogger(__name__)
 
 RETRY_DELAY = 2.0
+#: How long a stopping relay waits for signals in flight (the worker stops within 10 s).
+STOP_TIMEOUT = 5.0
 
 
 class ResultsRelay:
@@ -69,7 +71,11 @@ class ResultsRelay:
                 in_flight.add(task)
                 task.add_done_callback(in_flight.discard)
         if in_flight:
-            await asyncio.wait(in_flight, timeout=10)
+            # Unfinished deliveries are not acked: JetStream hands them to another relay.
+            _, pending = await asyncio.wait(in_flight, timeout=STOP_TIMEOUT)
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
 
     async def handle(self, message: Msg) -> None:
         try:

@@ -4,28 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import signal
 
 import httpx
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
 from netcron.broker.jetstream import connect_nats, ensure_streams
 from netcron.config import Settings
+from netcron.shutdown import stop_event
 from netcron.temporal_client import connect_temporal
 from netcron.workflows.activities import ScheduleActivities
 from netcron.workflows.relay import ResultsRelay
 from netcron.workflows.schedule import ScheduleWorkflow
 
 log = logging.getLogger(__name__)
-
-
-def stop_event() -> asyncio.Event:
-    """An event set by SIGINT or SIGTERM."""
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, stop.set)
-    return stop
 
 
 async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> None:
