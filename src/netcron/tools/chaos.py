@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import math
 import tempfile
 import time
@@ -43,6 +44,8 @@ from netcron.tools.chaos_report import (
 )
 
 CRON = "* * * * * *"
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -142,20 +145,24 @@ class Suite:
 
     def observe(self, fault: str, action: str, seconds: float) -> None:
         start = _next_second()
-        _sleep_until(start + seconds)
-        self.windows.append((Window(fault, action, start, start, start, _next_second()), []))
+        end = start + math.ceil(seconds)
+        _sleep_until(end)
+        self.windows.append((Window(fault, action, start, start, start, end), []))
 
     def inject(self, fault: str) -> None:
         options = self.options
         start = _next_second()
         _sleep_until(start + options.lead)
         act, action = self._action(fault)
+        log.warning("fault %s: %s", fault, action)
         injected_at = time.time()
         act()
         back_at = time.time()
-        _sleep_until(back_at + options.settle)
+        log.warning("fault %s: back after %.1f s", fault, back_at - injected_at)
+        end = math.ceil(back_at + options.settle)
+        _sleep_until(end)
         crashed = self._restart_the_dead()
-        window = Window(fault, action, start, injected_at, back_at, _next_second())
+        window = Window(fault, action, start, injected_at, back_at, end)
         self.windows.append((window, crashed))
 
     def _action(self, fault: str) -> tuple[Callable[[], None], str]:
@@ -189,6 +196,7 @@ class Suite:
         """A service that exited by itself is a finding: note it, and start it again."""
         dead = self.stack.dead_services()
         for name in dead:
+            log.error("%s exited by itself; starting it again", name)
             self.stack.restart(name)
         return dead
 
