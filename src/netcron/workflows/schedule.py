@@ -50,8 +50,14 @@ PUBLISH_OPTIONS: dict[str, Any] = {
         initial_interval=timedelta(milliseconds=200), maximum_interval=timedelta(seconds=5)
     ),
 }
+#: A record the api refuses (down, or its database down) is retried after a workflow
+#: timer, not inside the workflow task: a local activity retried in place holds the
+#: task open, and the workflow could not fire until the api answered (every fire of a
+#: 3-second api outage was missed, `netcron chaos`). The timer costs events only when a
+#: record fails.
 RECORD_OPTIONS: dict[str, Any] = {
     "start_to_close_timeout": timedelta(seconds=15),
+    "local_retry_threshold": timedelta(milliseconds=500),
     "retry_policy": RetryPolicy(
         initial_interval=timedelta(seconds=1),
         maximum_interval=timedelta(seconds=30),
