@@ -60,6 +60,8 @@ class Stubs:
     schedule_gone: bool = False
     #: Until this time.monotonic(), record_run fails as it does while the api is down.
     refuse_records_until: float = 0.0
+    #: Seconds each record takes (the api's round trip).
+    record_delay: float = 0.0
 
     @activity.defn(name="publish_task")
     async def publish_task(self, task: TaskMessage) -> bool:
@@ -72,6 +74,7 @@ class Stubs:
             raise ApplicationError("gone", type="ScheduleGone", non_retryable=True)
         if time.monotonic() < self.refuse_records_until:
             raise ConnectionRefusedError("the api is down")
+        await asyncio.sleep(self.record_delay)
         self.records.append(request)
 
     def statuses(self) -> list[RunStatus]:

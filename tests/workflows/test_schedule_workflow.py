@@ -267,3 +267,17 @@ async def test_fires_go_on_while_the_api_refuses_a_record(harness: Harness) -> N
     seconds = [int(task.scheduled_at.timestamp()) for task in stubs.tasks[:7]]
     assert seconds == list(range(seconds[0], seconds[0] + 7)), f"a fire was held up: {seconds}"
     assert RunStatus.SKIPPED not in stubs.statuses()
+
+
+async def test_missed_fires_are_recorded_side_by_side_not_one_after_another(
+    harness: Harness,
+) -> None:
+    """Each record holds the workflow task open; in a row, they held up the next fire."""
+    harness.stubs.record_delay = 0.5
+    now = await harness.env.get_current_time()
+    await harness.start(
+        make_spec(starting_deadline_seconds=120), last_fire_at=now - timedelta(minutes=9)
+    )
+    started = time.monotonic()
+    await until(lambda: len(harness.stubs.records) >= 8)
+    assert time.monotonic() - started < 3, "8 records of 0.5 s each were made one by one"
