@@ -255,8 +255,8 @@ def build_parser() -> argparse.ArgumentParser:
         default=",".join(FAULTS),
         help=f"faults to run, in order (default {','.join(FAULTS)})",
     )
-    chaos.add_argument("--schedules", type=int, default=30, help="schedules firing every second")
-    chaos.add_argument("--devices", type=int, default=5, help="devices they run on (default 5)")
+    chaos.add_argument("--schedules", type=int, default=10, help="schedules firing every second")
+    chaos.add_argument("--devices", type=int, default=2, help="devices they run on (default 2)")
     chaos.add_argument("--delay", type=float, default=0.2, help="emulated command delay (s)")
     chaos.add_argument("--ttl", type=int, default=10, help="the schedules' ttl_seconds")
     chaos.add_argument("--warmup", type=float, default=5, help="load before the first window (s)")

@@ -65,6 +65,7 @@ def test_recovery_counts_from_the_process_back_to_the_first_second_that_flows() 
     assert report.lost == 0
     # s1's fire at +12 went wrong; from +13 everything flows; back at +8.4.
     assert report.recovery_s == 4.6
+    assert report.flowing == [2] * 9 + [1, 2, 2, 1] + [2] * 7
 
 
 def test_a_window_that_never_flows_again_has_no_recovery_time() -> None:

@@ -53,8 +53,8 @@ class ChaosOptions:
     """The load, the faults and how long each part lasts (seconds)."""
 
     faults: list[str] = field(default_factory=lambda: list(FAULTS))
-    schedules: int = 30
-    devices: int = 5
+    schedules: int = 10
+    devices: int = 2
     delay: float = 0.2
     ttl: int = 10
     #: Steady load before the first window, and a window with no fault (0: none).

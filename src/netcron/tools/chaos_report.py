@@ -72,6 +72,8 @@ class FaultReport:
     recovery_s: float | None = 0.0
     #: Services that exited by themselves during the window (and were started again).
     crashed: list[str] = field(default_factory=list)
+    #: Per second of the window, from its start: fires that succeeded on time.
+    flowing: list[int] = field(default_factory=list)
 
     @property
     def met_targets(self) -> bool:
@@ -136,6 +138,8 @@ def analyse(
     schedules = {schedule_id for schedule_id, _ in expected}
     report.run_twice = repeated_executions(executions, schedules, window.start, window.end)
     report.recovery_s = recovery(window, expected, per_fire)
+    on_time = Counter(fire[1] for fire in expected if _flowing(per_fire.get(fire, [])))
+    report.flowing = [on_time[second] for second in range(window.start, window.end)]
     return report
 
 
