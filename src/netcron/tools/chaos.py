@@ -32,6 +32,7 @@ from netcron.config import Settings
 from netcron.dev import SERVICES, DevStack
 from netcron.devstack import free_port
 from netcron.executor.executions import read_executions
+from netcron.runs import RunStatus
 from netcron.tools.chaos_report import (
     FAULTS,
     FLOW_LATENCY,
@@ -130,6 +131,8 @@ def run_chaos(options: ChaosOptions) -> ChaosRun:
 
 @dataclass
 class Schedule:
+    """One schedule of the load: its id, its cron and its api path."""
+
     id: str
     cron: str
     path: str
@@ -263,27 +266,22 @@ async def _reports(
     patience: float,
 ) -> list[FaultReport]:
     crons = {schedule.id: schedule.cron for schedule in schedules}
-    expected = {
-        window.fault: expected_fires(crons, window.start, window.end) for window, _ in suite.windows
-    }
-    every_fire = set().union(*expected.values())
+    expected = [expected_fires(crons, window.start, window.end) for window, _ in suite.windows]
+    every_fire = set().union(*expected)
     start = min(window.start for window, _ in suite.windows)
     end = max(window.end for window, _ in suite.windows)
     deadline = time.monotonic() + patience
     while True:
         rows = await _rows(stack, list(crons), start, end)
-        final = {(r.schedule_id, r.second) for r in rows if r.status in _FINAL}
+        final = {(r.schedule_id, r.second) for r in rows if RunStatus(r.status).is_final}
         if every_fire <= final or time.monotonic() > deadline:
             break
         await asyncio.sleep(1)
     executions = read_executions(execution_log)
     return [
-        analyse(window, expected[window.fault], rows, executions, crashed)
-        for window, crashed in suite.windows
+        analyse(window, fires, rows, executions, crashed)
+        for (window, crashed), fires in zip(suite.windows, expected, strict=True)
     ]
-
-
-_FINAL = ("succeeded", "failed", "timed_out", "skipped", "canceled")
 
 
 async def _rows(stack: DevStack, schedule_ids: list[str], start: int, end: int) -> list[Row]:
