@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 
+import nats
 import pytest
 
+from netcron.devstack import EmbeddedNats
 from netcron.tools.chaos import ChaosOptions, run_chaos
 
 pytestmark = pytest.mark.integration
@@ -44,3 +46,24 @@ def test_the_chaos_suite_kills_the_executor_and_reports_no_fire_lost_or_doubled(
     assert executor_logs.count("is consuming") == 2, "the executor was not killed and restarted"
     assert run.json_path is not None
     assert json.loads(run.json_path.read_text())["faults"][0]["lost"] == 0
+
+
+async def test_a_stopped_nats_starts_again_on_its_port_with_its_streams(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    server = EmbeddedNats(tmp_path_factory.mktemp("nats") / "store")
+    url = server.start(preferred_port=None)
+    try:
+        nc = await nats.connect(url)
+        js = nc.jetstream()
+        await js.add_stream(name="KEEP", subjects=["keep.>"])
+        await js.publish("keep.one", b"kept")
+        await nc.close()
+        server.stop()
+        assert server.start_again() == url
+        nc = await nats.connect(url)
+        message = await nc.jetstream().get_last_msg("KEEP", "keep.one")
+        await nc.close()
+    finally:
+        server.stop()
+    assert message.data == b"kept"
