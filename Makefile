@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint typecheck check bench clean
+.PHONY: run test lint typecheck check bench chaos clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +30,9 @@ typecheck: $(STAMP)
 
 bench: $(STAMP)          ## measure the scheduler on the embedded stack (see README, Performance)
 	$(BIN)/netcron bench $(ARGS)
+
+chaos: $(STAMP)          ## kill, restart and freeze each part of the stack under load (see README, Reliability)
+	$(BIN)/netcron chaos $(ARGS)
 
 clean:
 	rm -rf $(VENV) .netcron .pytest_cache .mypy_cache .ruff_cache

@@ -203,6 +203,30 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_chaos(args: argparse.Namespace) -> int:
+    from netcron.tools.chaos import ChaosOptions, run_chaos
+
+    _settings("chaos")
+    options = ChaosOptions(
+        faults=[name.strip() for name in args.faults.split(",") if name.strip()],
+        schedules=args.schedules,
+        devices=args.devices,
+        delay=args.delay,
+        ttl=args.ttl,
+        warmup=args.warmup,
+        baseline=args.baseline,
+        lead=args.lead,
+        down=args.down,
+        settle=args.settle,
+        freeze=args.freeze,
+        out=Path(args.out),
+    )
+    run = run_chaos(options)
+    print(run.table)
+    print(f"wrote {run.json_path}; logs in {run.data_dir / 'logs'}")
+    return 0 if all(report.met_targets for report in run.reports) else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="netcron", description="Run commands on network devices on cron schedules."
@@ -268,6 +292,29 @@ def build_parser() -> argparse.ArgumentParser:
         help="instead: time reconciliation passes over N schedules (e.g. 10000)",
     )
     bench.set_defaults(func=cmd_bench)
+    from netcron.tools.chaos_report import FAULTS
+
+    chaos_help = "kill, restart and freeze each part of the embedded stack under load"
+    chaos = sub.add_parser("chaos", help=chaos_help, description=f"netcron chaos: {chaos_help}.")
+    chaos.add_argument(
+        "--faults",
+        default=",".join(FAULTS),
+        help=f"faults to run, in order (default {','.join(FAULTS)})",
+    )
+    chaos.add_argument("--schedules", type=int, default=10, help="schedules firing every second")
+    chaos.add_argument("--devices", type=int, default=2, help="devices they run on (default 2)")
+    chaos.add_argument("--delay", type=float, default=0.2, help="emulated command delay (s)")
+    chaos.add_argument("--ttl", type=int, default=10, help="the schedules' ttl_seconds")
+    chaos.add_argument("--warmup", type=float, default=5, help="load before the first window (s)")
+    chaos.add_argument("--baseline", type=float, default=10, help="a window with no fault (s)")
+    chaos.add_argument("--lead", type=float, default=5, help="load before each fault (s)")
+    chaos.add_argument("--down", type=float, default=3, help="how long a process is down (s)")
+    chaos.add_argument("--settle", type=float, default=20, help="window after it is back (s)")
+    chaos.add_argument(
+        "--freeze", type=float, default=0, help="executor frozen for (s; default TTL + 5)"
+    )
+    chaos.add_argument("--out", default="chaos-results", help="where the JSON goes")
+    chaos.set_defaults(func=cmd_chaos)
     return parser
 
 

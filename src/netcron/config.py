@@ -53,6 +53,10 @@ class Settings(BaseSettings):
     executor_concurrency: int = Field(
         16, ge=1, le=1024, description="Tasks one executor runs at once."
     )
+    executor_execution_log: str = Field(
+        "",
+        description="File the executor appends `<run_id> <attempt>` to as each command starts.",
+    )
     executor_driver: Literal["emulated", "ssh"] = Field(
         "emulated", description="How commands run: emulated, or ssh to the real device."
     )

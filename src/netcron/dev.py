@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import signal
 import subprocess
 import sys
 import time
@@ -204,6 +205,27 @@ class DevStack:
 
     def restart(self, name: str) -> None:
         self.processes[name] = self._spawn(name)
+
+    def pause(self, name: str) -> None:
+        """SIGSTOP one service: it holds its connections and its tasks, and does nothing."""
+        self.processes[name].send_signal(signal.SIGSTOP)
+
+    def resume(self, name: str) -> None:
+        self.processes[name].send_signal(signal.SIGCONT)
+
+    def server(self, name: str) -> EmbeddedPostgres | EmbeddedNats | EmbeddedTemporal:
+        """One embedded server by name: ``postgres``, ``nats`` or ``temporal``."""
+        server = {"postgres": self.postgres, "nats": self.nats, "temporal": self.temporal}[name]
+        if server is None:
+            raise EmbeddedServerError(f"{name} is not an embedded server of this stack")
+        return server
+
+    def stop_server(self, name: str) -> None:
+        self.server(name).stop()
+
+    def start_server(self, name: str) -> None:
+        """Start a stopped server again where it was: the services find it at the same URL."""
+        self.server(name).start_again()
 
     def dead_services(self) -> list[str]:
         return [name for name, proc in self.processes.items() if proc.poll() is not None]

@@ -88,6 +88,15 @@ def wait_for_port(
     raise EmbeddedServerError(f"{what} did not listen on port {port} within {timeout:.0f}s")
 
 
+def wait_for_free_port(port: int, timeout: float, what: str) -> None:
+    """Wait until ``port`` can be bound again (a server that just stopped may still hold it)."""
+    deadline = time.monotonic() + timeout
+    while not port_is_free(port):
+        if time.monotonic() > deadline:
+            raise EmbeddedServerError(f"port {port} of {what} is still taken")
+        time.sleep(0.1)
+
+
 def stop_process(proc: subprocess.Popen[bytes], timeout: float = 10.0) -> None:
     """SIGTERM, wait, then SIGKILL: a polite stop that cannot hang."""
     if proc.poll() is not None:
@@ -119,6 +128,10 @@ class EmbeddedPostgres:
         if self._server is not None:
             self._server.cleanup()
             self._server = None
+
+    def start_again(self) -> str:
+        """Start after :meth:`stop` on the same data dir (and so the same socket and URL)."""
+        return self.start()
 
 
 def to_asyncpg_url(uri: str) -> str:
@@ -156,6 +169,12 @@ class EmbeddedNats:
     @property
     def url(self) -> str:
         return f"nats://127.0.0.1:{self.port}"
+
+    def start_again(self, timeout: float = 20) -> str:
+        """Start after :meth:`stop` on the same port and store, so clients reconnect to it."""
+        assert self.port is not None, "never started"
+        wait_for_free_port(self.port, timeout, "nats-server")
+        return self.start(preferred_port=self.port, timeout=timeout)
 
     def stop(self) -> None:
         if self._proc is not None:
@@ -235,6 +254,12 @@ class EmbeddedTemporal:
     @property
     def ui_url(self) -> str | None:
         return f"http://127.0.0.1:{self.ui_port}" if self.ui_port else None
+
+    def start_again(self, timeout: float = 60) -> str:
+        """Start after :meth:`stop` on the same port and history file."""
+        assert self.port is not None, "never started"
+        wait_for_free_port(self.port, 20, "temporal dev server")
+        return self.start(preferred_port=self.port, preferred_ui_port=self.ui_port, timeout=timeout)
 
     def stop(self) -> None:
         if self._proc is not None:

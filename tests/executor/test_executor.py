@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import Counter
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
@@ -12,6 +14,7 @@ from netcron.config import Settings
 from netcron.crypto import CredentialCipher, Credentials
 from netcron.executor.drivers.base import DriverError
 from netcron.executor.drivers.emulated import EmulatedDriver
+from netcron.executor.executions import read_executions
 from netcron.messages import TaskMessage
 from netcron.runs import RunStatus
 
@@ -201,3 +204,20 @@ async def test_a_task_held_for_its_time_leaves_its_slot_to_a_task_due_now(
     assert called["now"] < later
     assert called["now"] - published < timedelta(milliseconds=300)
     assert called["later"] >= later
+
+
+async def test_the_execution_log_has_a_line_per_command_started_and_none_for_an_expired_task(
+    broker: Broker, settings: Settings, tmp_path: Path
+) -> None:
+    log_path = tmp_path / "executions.log"
+    settings = settings.model_copy(update={"executor_execution_log": str(log_path)})
+    task = make_task()
+    expired = make_task()
+    expired = expired.model_copy(update={"deadline": expired.scheduled_at})
+    executor = executor_for(broker, settings, RecordingDriver(), running_after=60)
+    async with running(executor):
+        await broker.publish_task(task)
+        await broker.publish_task(expired)
+        await broker.wait_results(2)
+    executor.executions.close()
+    assert read_executions(log_path) == Counter({(task.run_id, 1): 1})

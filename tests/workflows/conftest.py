@@ -58,6 +58,10 @@ class Stubs:
     tasks: list[TaskMessage] = field(default_factory=list)
     records: list[RecordRequest] = field(default_factory=list)
     schedule_gone: bool = False
+    #: Until this time.monotonic(), record_run fails as it does while the api is down.
+    refuse_records_until: float = 0.0
+    #: Seconds each record takes (the api's round trip).
+    record_delay: float = 0.0
 
     @activity.defn(name="publish_task")
     async def publish_task(self, task: TaskMessage) -> bool:
@@ -68,6 +72,9 @@ class Stubs:
     async def record_run(self, request: RecordRequest) -> None:
         if self.schedule_gone:
             raise ApplicationError("gone", type="ScheduleGone", non_retryable=True)
+        if time.monotonic() < self.refuse_records_until:
+            raise ConnectionRefusedError("the api is down")
+        await asyncio.sleep(self.record_delay)
         self.records.append(request)
 
     def statuses(self) -> list[RunStatus]:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
+import time
 from datetime import timedelta
 
 import pytest
@@ -312,3 +314,36 @@ async def test_continue_as_new_keeps_firing_without_gaps(
         assert all(b - a == timedelta(minutes=1) for a, b in itertools.pairwise(times))
         assert len({task.run_id for task in stubs.tasks}) == 6
         await harness.terminate_all()
+
+
+async def test_fires_go_on_while_the_api_refuses_a_record(harness: Harness) -> None:
+    """A record retried while the api is down must not hold the workflow's next fires."""
+    stubs = harness.stubs
+    with harness.env.auto_time_skipping_disabled():
+        handle = await harness.start(make_spec(cron="* * * * * *"))
+        await until(lambda: stubs.tasks)
+        stubs.refuse_records_until = time.monotonic() + 3
+        answered = 0
+        deadline = time.monotonic() + 15
+        while len(stubs.tasks) < 7 and time.monotonic() < deadline:
+            for task in stubs.tasks[answered:]:
+                await send_result(handle, result_for(task))
+            answered = len(stubs.tasks)
+            await asyncio.sleep(0.05)
+    seconds = [int(task.scheduled_at.timestamp()) for task in stubs.tasks[:7]]
+    assert seconds == list(range(seconds[0], seconds[0] + 7)), f"a fire was held up: {seconds}"
+    assert RunStatus.SKIPPED not in stubs.statuses()
+
+
+async def test_missed_fires_are_recorded_side_by_side_not_one_after_another(
+    harness: Harness,
+) -> None:
+    """Each record holds the workflow task open; in a row, they held up the next fire."""
+    harness.stubs.record_delay = 0.5
+    now = await harness.env.get_current_time()
+    await harness.start(
+        make_spec(starting_deadline_seconds=120), last_fire_at=now - timedelta(minutes=9)
+    )
+    started = time.monotonic()
+    await until(lambda: len(harness.stubs.records) >= 8)
+    assert time.monotonic() - started < 3, "8 records of 0.5 s each were made one by one"

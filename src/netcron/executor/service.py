@@ -21,6 +21,7 @@ from netcron.broker.jetstream import connect_nats, ensure_streams, publish
 from netcron.config import Settings
 from netcron.crypto import CredentialCipher, Credentials, CredentialsUnreadable
 from netcron.executor.drivers import Driver, DriverError, get_driver
+from netcron.executor.executions import ExecutionLog
 from netcron.messages import EXECUTORS_CONSUMER, TASKS_STREAM, ResultMessage, TaskMessage
 from netcron.runs import RunStatus
 from netcron.shutdown import stop_event
@@ -64,8 +65,10 @@ class Executor:
         driver: Driver,
         executor_id: str | None = None,
         running_after: float = RUNNING_AFTER,
+        executions: ExecutionLog | None = None,
     ) -> None:
         self.js = js
+        self.executions = executions or ExecutionLog(settings.executor_execution_log)
         self.running_after = running_after
         self.settings = settings
         self.driver = driver
@@ -160,6 +163,7 @@ class Executor:
         running = self._result(task, RunStatus.RUNNING, started_at=started)
         announce = asyncio.create_task(self._announce(running))
         progress = asyncio.create_task(self._keep_alive(message))
+        self.executions.started(task.run_id, task.attempt)
         try:
             output = await asyncio.wait_for(
                 self.driver.run(task, self._credentials(task)), task.timeout
@@ -219,5 +223,8 @@ async def run_executor(settings: Settings, stop: asyncio.Event | None = None) ->
     js = nc.jetstream()
     await ensure_streams(js)
     executor = Executor(js, settings, get_driver(settings.executor_driver, settings))
-    await executor.run(stop)
+    try:
+        await executor.run(stop)
+    finally:
+        executor.executions.close()
     await nc.close()

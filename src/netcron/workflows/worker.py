@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from datetime import timedelta
 
 import httpx
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
@@ -17,6 +18,11 @@ from netcron.workflows.relay import ResultsRelay
 from netcron.workflows.schedule import ScheduleWorkflow
 
 log = logging.getLogger(__name__)
+
+#: How long a workflow task waits on this worker's own (sticky) queue before any worker
+#: may take it. The SDK's 10 s is how long every schedule of a crashed worker stood still
+#: (`netcron chaos`); a live worker takes its tasks within milliseconds.
+STICKY_TIMEOUT = timedelta(seconds=3)
 
 
 async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> None:
@@ -45,6 +51,7 @@ async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> N
             workflows=[ScheduleWorkflow],
             activities=[activities.publish_task, activities.record_run],
             max_concurrent_local_activities=256,
+            sticky_queue_schedule_to_start_timeout=STICKY_TIMEOUT,
             workflow_runner=UnsandboxedWorkflowRunner(),
         )
         relay = ResultsRelay(js, temporal, activities)

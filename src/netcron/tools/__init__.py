@@ -1,0 +1,1 @@
+"""Developer tooling that drives the whole stack: the fault suite (`netcron chaos`)."""
