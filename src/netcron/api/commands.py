@@ -18,7 +18,14 @@ from netcron.api.errors import NotFound
 from netcron.api.events import emit
 from netcron.api.pagination import Limit, Offset, Page
 from netcron.api.patch import not_null
-from netcron.api.specs import current_specs, lock_schedules, push_specs, stop_workflows
+from netcron.api.specs import (
+    current_specs,
+    hold_workflows,
+    lock_schedules,
+    push_specs,
+    stop_schedules,
+    stop_workflows,
+)
 from netcron.db.models import Command, Schedule
 from netcron.events import Event
 from netcron.render import RenderError, check_value
@@ -200,12 +207,17 @@ async def delete_command(
     background: BackgroundTasks,
 ) -> Response:
     await get_command(session, device_id, command_id)
+    stopped = await stop_schedules(
+        session, orchestrator, Schedule.command_id == command_id, "command"
+    )
     await lock_schedules(session, Schedule.command_id == command_id)  # see delete_device
     command = await session.get(Command, command_id, with_for_update=True, populate_existing=True)
     if command is None:
         raise NotFound("command", command_id)
     ids = await lock_schedules(session, Schedule.command_id == command_id)
-    await stop_workflows(orchestrator, ids, "command")
+    created = [schedule_id for schedule_id in ids if schedule_id not in stopped]
+    await hold_workflows(session, created)
+    await stop_workflows(orchestrator, created, "command")
     emit(background, request, _event("command.deleted", command))
     await session.delete(command)
     return Response(status_code=status.HTTP_204_NO_CONTENT, background=background)

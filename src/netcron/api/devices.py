@@ -21,7 +21,14 @@ from netcron.api.errors import Conflict, FieldInvalid, NotFound
 from netcron.api.events import emit
 from netcron.api.pagination import Limit, Offset, Page
 from netcron.api.patch import not_null
-from netcron.api.specs import current_specs, lock_schedules, push_specs, stop_workflows
+from netcron.api.specs import (
+    current_specs,
+    hold_workflows,
+    lock_schedules,
+    push_specs,
+    stop_schedules,
+    stop_workflows,
+)
 from netcron.crypto import Credentials
 from netcron.db.models import Command, Device, Schedule
 from netcron.events import Event
@@ -310,8 +317,10 @@ async def delete_device(
 ) -> Response:
     """Stop every schedule's workflow first: nothing may keep firing for a device that is gone."""
     await get_device(session, device_id)
-    # Schedules, commands, device, as everywhere (see lock_schedules); the device's lock
-    # waits for schedules being created for it to commit, so the schedules again after.
+    stopped = await stop_schedules(session, orchestrator, Schedule.device_id == device_id, "device")
+    # Rows in the order every transaction takes them: schedules, commands, device. The
+    # device's lock waits for schedules being created for it to commit; those are
+    # stopped here too.
     await lock_schedules(session, Schedule.device_id == device_id)
     await session.execute(
         select(Command.id)
@@ -322,8 +331,14 @@ async def delete_device(
     device = await session.get(Device, device_id, with_for_update=True, populate_existing=True)
     if device is None:
         raise NotFound("device", device_id)
-    schedule_ids = await lock_schedules(session, Schedule.device_id == device_id)
-    await stop_workflows(orchestrator, schedule_ids, "device")
+    created = [
+        schedule_id
+        for schedule_id in await lock_schedules(session, Schedule.device_id == device_id)
+        if schedule_id not in stopped
+    ]
+    await hold_workflows(session, created)
+    await stop_workflows(orchestrator, created, "device")
+    schedule_ids = stopped + created
     await session.delete(device)
     log.info(
         "deleted device %s and %d schedule(s)",

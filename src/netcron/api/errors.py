@@ -10,7 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, InvalidRequestError
 from sqlalchemy.orm.exc import ObjectDeletedError, StaleDataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -182,6 +182,12 @@ def install_error_handlers(app: FastAPI) -> None:
     async def deleted_meanwhile(request: Request, exc: Exception) -> JSONResponse:
         log.info("%s %s lost a race (404): %s", request.method, request.url.path, exc)
         return problem(404, "Not found", RACES["23503"][2])
+
+    @app.exception_handler(InvalidRequestError)
+    async def refresh_failed(request: Request, exc: InvalidRequestError) -> JSONResponse:
+        if str(exc).startswith("Could not refresh instance"):
+            return await deleted_meanwhile(request, exc)  # gone between commit and reply
+        return await unexpected(request, exc)
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:

@@ -47,6 +47,8 @@ RPC_TIMEOUT = timedelta(seconds=5)
 #: How long the api waits for a workflow to take a spec or a stop before it falls back
 #: (a durable signal for a spec, termination for a stop).
 HANDOFF_TIMEOUT = timedelta(seconds=3)
+#: The signal that follows a handoff no worker took: a request answers within both.
+SIGNAL_TIMEOUT = timedelta(seconds=2)
 #: A page of the visibility listing holds 1,000 workflows with their memos.
 LISTING_PAGE = 1000
 LISTING_TIMEOUT = timedelta(seconds=30)
@@ -137,11 +139,12 @@ class TemporalOrchestrator:
         """
         handle = self.client.get_workflow_handle(workflow_id_for(spec.schedule_id))
         try:
-            before: int = await handle.execute_update(
-                UPDATE_SPEC, spec, result_type=int, rpc_timeout=HANDOFF_TIMEOUT
-            )
+            async with asyncio.timeout(HANDOFF_TIMEOUT.total_seconds()):
+                before: int = await handle.execute_update(
+                    UPDATE_SPEC, spec, result_type=int, rpc_timeout=HANDOFF_TIMEOUT
+                )
             return before
-        except WorkflowUpdateRPCTimeoutOrCancelledError:
+        except (WorkflowUpdateRPCTimeoutOrCancelledError, TimeoutError):
             log.warning(
                 "no worker took spec v%d in time; sent it as a signal",
                 spec.version,
@@ -157,7 +160,7 @@ class TemporalOrchestrator:
         except Exception as exc:
             raise OrchestratorUnavailable(f"cannot update {handle.id}: {exc}") from exc
         try:
-            await handle.signal(SIGNAL_UPDATE, spec, rpc_timeout=RPC_TIMEOUT)
+            await handle.signal(SIGNAL_UPDATE, spec, rpc_timeout=SIGNAL_TIMEOUT)
         except Exception as exc:
             raise OrchestratorUnavailable(f"cannot update {handle.id}: {exc}") from exc
         return None
@@ -171,7 +174,8 @@ class TemporalOrchestrator:
         """
         handle = self.client.get_workflow_handle(workflow_id_for(schedule_id))
         with contextlib.suppress(Exception):
-            await handle.execute_update(UPDATE_STOP, rpc_timeout=HANDOFF_TIMEOUT)
+            async with asyncio.timeout(HANDOFF_TIMEOUT.total_seconds()):
+                await handle.execute_update(UPDATE_STOP, rpc_timeout=HANDOFF_TIMEOUT)
         try:
             await handle.terminate(reason="schedule deleted", rpc_timeout=RPC_TIMEOUT)
         except RPCError as exc:

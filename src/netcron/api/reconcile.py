@@ -8,8 +8,8 @@ a PostgreSQL advisory lock lets one api replica do it at a time. Each repair is 
 A pass costs a bounded number of Temporal calls: one visibility listing (a page per
 1,000 workflows, each carrying its spec version in its memo) tells it every workflow's
 state; only the schedules that listing shows out of step are looked at one by one.
-Each repair runs in its own transaction holding the schedule's row lock, as a delete
-does, and looks at the row again under it: a pass never starts the workflow of a
+Each repair runs in its own transaction holding the schedule's workflow lock, as a
+delete does, and looks at the row again under it: a pass never starts the workflow of a
 schedule deleted after the pass read it.
 """
 
@@ -31,7 +31,7 @@ from netcron.api.orchestrator import (
     WorkflowGone,
     for_each,
 )
-from netcron.api.specs import current_specs, lock_schedules
+from netcron.api.specs import current_specs, hold_workflows
 from netcron.db.models import Schedule
 from netcron.runspec import ScheduleInput
 
@@ -120,10 +120,11 @@ async def _repair(
     suspect: Suspect,
     repairs: Repairs,
 ) -> None:
-    """Look again under the row's lock, and repair what is still wrong."""
+    """Look again under the schedule's workflow lock, and repair what is still wrong."""
     extra = {"schedule_id": schedule_id}
     async with sessionmaker() as session, session.begin():
-        if not await lock_schedules(session, Schedule.id == schedule_id):
+        await hold_workflows(session, [schedule_id])
+        if await session.scalar(select(Schedule.id).where(Schedule.id == schedule_id)) is None:
             if suspect is Suspect.ORPHAN and await orchestrator.is_running(schedule_id):
                 await orchestrator.stop(schedule_id)
                 repairs.stopped.append(schedule_id)

@@ -26,7 +26,7 @@ from netcron.api.specs import (
     current_specs,
     lock_schedules,
     push_specs,
-    stop_workflows,
+    stop_schedules,
 )
 from netcron.cron import (
     InvalidCron,
@@ -353,10 +353,10 @@ async def delete_schedule(
 ) -> Response:
     """End the workflow first, then the row: a deleted schedule never records again."""
     schedule = await get_schedule(session, device_id, command_id, schedule_id)
+    await stop_schedules(session, orchestrator, Schedule.id == schedule_id, "schedule")
     if not await lock_schedules(session, Schedule.id == schedule_id):
-        raise NotFound("schedule", schedule_id)
+        raise NotFound("schedule", schedule_id)  # deleted meanwhile
     emit(background, request, _event("schedule.deleted", schedule))
-    await stop_workflows(orchestrator, [schedule.id], "schedule")
     await session.delete(schedule)
     log.info("deleted schedule", extra={"schedule_id": schedule_id})
     return Response(status_code=status.HTTP_204_NO_CONTENT, background=background)

@@ -11,7 +11,7 @@ import logging
 from collections.abc import Sequence
 from uuid import UUID
 
-from sqlalchemy import ColumnElement, select
+from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from netcron.api.errors import FieldInvalid, ServiceUnavailable
@@ -98,19 +98,47 @@ async def current_specs(
     return specs
 
 
+#: First key of the per-schedule advisory locks ("ncwf"); the second is from the id.
+WORKFLOW_LOCK_CLASS = 0x6E637766
+
+
+def _workflow_lock_key(schedule_id: UUID) -> int:
+    return int.from_bytes(schedule_id.bytes[:4], "big", signed=True)
+
+
+async def hold_workflows(session: AsyncSession, ids: Sequence[UUID]) -> None:
+    """Take the schedules' workflow locks until the transaction ends (in key order).
+
+    Whoever starts or stops a schedule's workflow holds this lock while it does:
+    reconciliation before it starts a missing one, a delete before it stops one. So a
+    pass that read a schedule before its delete cannot start its workflow again after.
+    It is an advisory lock, not the row's, so that a run being recorded meanwhile (the
+    schedule workflow waits on it before it can take the stop) is not held up by it.
+    """
+    for key in sorted({_workflow_lock_key(schedule_id) for schedule_id in ids}):
+        await session.execute(select(func.pg_advisory_xact_lock(WORKFLOW_LOCK_CLASS, key)))
+
+
+async def stop_schedules(
+    session: AsyncSession, orchestrator: Orchestrator, where: ColumnElement[bool], what: str
+) -> list[UUID]:
+    """Stop the matching schedules' workflows for good, under their workflow locks; the
+    caller then locks and deletes the rows. Returns the schedules stopped."""
+    ids = list(await session.scalars(select(Schedule.id).where(where).order_by(Schedule.id)))
+    await hold_workflows(session, ids)
+    await stop_workflows(orchestrator, ids, what)
+    return ids
+
+
 async def lock_schedules(
     session: AsyncSession, where: ColumnElement[bool], *, for_delete: bool = True
 ) -> list[UUID]:
     """Lock the matching schedule rows until the transaction ends, in id order.
 
-    Whoever starts, stops or re-specs a schedule's workflow holds its row's lock while it
-    does: a delete and a reconciliation pass then act one after the other, never across
-    each other (a pass that read the schedule before the delete cannot start its
-    workflow again after it). ``for_delete=False`` takes the weaker lock an update needs.
-
-    Lock order, everywhere: schedules (in id order) first, then their command, then their
-    device. A run being recorded takes its schedule's lock first as well, so no two
-    transactions ever wait on each other in a circle.
+    ``for_delete=False`` takes the weaker lock an update needs, which lets runs be
+    recorded meanwhile. Lock order, everywhere: schedules (in id order) first, then their
+    command, then their device. A run being recorded takes its schedule's lock first as
+    well, so no two transactions ever wait on each other in a circle.
     """
     rows = await session.scalars(
         select(Schedule.id)
@@ -122,13 +150,23 @@ async def lock_schedules(
 
 
 async def push_specs(orchestrator: Orchestrator, specs: Sequence[RunSpec]) -> bool:
-    """Send committed specs to their workflows; False when reconciliation must finish it."""
+    """Send committed specs to their workflows; False when reconciliation must finish it.
+
+    Once Temporal has proved unreachable, the rest are left to reconciliation at once
+    rather than each waiting out its own timeout.
+    """
     undelivered: list[RunSpec] = []
+    unreachable = False
 
     async def push(spec: RunSpec) -> None:
+        nonlocal unreachable
+        if unreachable:
+            undelivered.append(spec)
+            return
         try:
             await orchestrator.update(spec)
         except (OrchestratorUnavailable, WorkflowGone) as exc:
+            unreachable = unreachable or isinstance(exc, OrchestratorUnavailable)
             undelivered.append(spec)
             log.warning(
                 "spec v%d not delivered (%s); reconciliation will deliver it",
