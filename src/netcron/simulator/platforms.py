@@ -147,7 +147,9 @@ def _ios_route(hostname: str, revision: int) -> str:
     for index, address, up in _interfaces(revision):
         if up:
             network = address.rsplit(".", 1)[0]
-            lines.append(f"C        {network}.0/24 is directly connected, GigabitEthernet1/0/{index}")
+            lines.append(
+                f"C        {network}.0/24 is directly connected, GigabitEthernet1/0/{index}"
+            )
             lines.append(f"L        {address}/32 is directly connected, GigabitEthernet1/0/{index}")
     return "\n".join(lines) + "\n"
 
@@ -168,7 +170,10 @@ def _ios_config(hostname: str, revision: int) -> str:
     ]
     for index, address, up in _interfaces(revision):
         lines += [f"interface GigabitEthernet1/0/{index}"]
-        lines += [f" description uplink-{index} rev{revision}", f" ip address {address} 255.255.255.0"]
+        lines += [
+            f" description uplink-{index} rev{revision}",
+            f" ip address {address} 255.255.255.0",
+        ]
         lines += [] if up else [" shutdown"]
         lines += ["!"]
     lines += ["ip route 0.0.0.0 0.0.0.0 10.1.0.254", "ip ssh version 2", "!"]
@@ -205,7 +210,7 @@ def _nxos_interfaces(hostname: str, revision: int) -> str:
 
 def _nxos_route(hostname: str, revision: int) -> str:
     lines = [
-        "IP Route Table for VRF \"default\"",
+        'IP Route Table for VRF "default"',
         "'*' denotes best ucast next-hop",
         "",
         "0.0.0.0/0, ubest/mbest: 1/0",
@@ -238,7 +243,8 @@ def _xr_version(hostname: str, revision: int) -> str:
     return (
         "Cisco IOS XR Software, Version 7.9.2\n"
         "Copyright (c) 2013-2023 by Cisco Systems, Inc.\n\n"
-        "Build Information:\n Built By     : ingunawa\n Built On     : Tue Aug 22 10:01:23 PDT 2023\n\n"
+        "Build Information:\n Built By     : ingunawa\n"
+        " Built On     : Tue Aug 22 10:01:23 PDT 2023\n\n"
         f"cisco ASR9K () processor\nSystem uptime is 18 weeks 3 days 7 hours 2 minutes\n"
         f"{hostname} is a router\n"
     )
@@ -259,12 +265,18 @@ def _xr_interfaces(hostname: str, revision: int) -> str:
 
 
 def _xr_route(hostname: str, revision: int) -> str:
-    lines = ["Codes: C - connected, S - static, L - local", "", "Gateway of last resort is 10.1.0.254"]
+    lines = [
+        "Codes: C - connected, S - static, L - local",
+        "",
+        "Gateway of last resort is 10.1.0.254",
+    ]
     lines.append("S*   0.0.0.0/0 [1/0] via 10.1.0.254, 18w3d")
     for index, address, up in _interfaces(revision):
         if up:
             network = address.rsplit(".", 1)[0]
-            lines.append(f"C    {network}.0/24 is directly connected, 18w3d, GigabitEthernet0/0/0/{index}")
+            lines.append(
+                f"C    {network}.0/24 is directly connected, 18w3d, GigabitEthernet0/0/0/{index}"
+            )
     return "\n".join(lines) + "\n"
 
 
@@ -277,7 +289,10 @@ def _xr_config(hostname: str, revision: int) -> str:
         f"hostname {hostname}",
     ]
     for index, address, up in _interfaces(revision):
-        lines += [f"interface GigabitEthernet0/0/0/{index}", f" description uplink-{index} rev{revision}"]
+        lines += [
+            f"interface GigabitEthernet0/0/0/{index}",
+            f" description uplink-{index} rev{revision}",
+        ]
         lines += [f" ipv4 address {address} 255.255.255.0"] + ([] if up else [" shutdown"]) + ["!"]
     return "\n".join([*lines, "end"]) + "\n"
 
@@ -357,7 +372,7 @@ def _junos_route(hostname: str, revision: int) -> str:
 
 def _junos_config(hostname: str, revision: int) -> str:
     units = "".join(
-        f"    ge-0/0/{index} {{\n        description \"uplink-{index} rev{revision}\";\n"
+        f'    ge-0/0/{index} {{\n        description "uplink-{index} rev{revision}";\n'
         + ("" if up else "        disable;\n")
         + f"        unit 0 {{\n            family inet {{\n                address {address}/24;\n"
         "            }\n        }\n    }\n"
@@ -378,10 +393,17 @@ def _linux_version(hostname: str, revision: int) -> str:
 
 
 def _linux_interfaces(hostname: str, revision: int) -> str:
-    lines = ["1: lo: <LOOPBACK,UP,LOWER_UP> mtu 65536 state UNKNOWN", "    inet 127.0.0.1/8 scope host lo"]
+    lines = [
+        "1: lo: <LOOPBACK,UP,LOWER_UP> mtu 65536 state UNKNOWN",
+        "    inet 127.0.0.1/8 scope host lo",
+    ]
     for index, address, up in _interfaces(revision):
-        lines.append(f"{index + 1}: eth{index}: <BROADCAST,MULTICAST{',UP' if up else ''}> mtu 1500")
-        lines.append(f"    inet {address}/24 brd {address.rsplit('.', 1)[0]}.255 scope global eth{index}")
+        lines.append(
+            f"{index + 1}: eth{index}: <BROADCAST,MULTICAST{',UP' if up else ''}> mtu 1500"
+        )
+        lines.append(
+            f"    inet {address}/24 brd {address.rsplit('.', 1)[0]}.255 scope global eth{index}"
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -398,7 +420,9 @@ def _linux_config(hostname: str, revision: int) -> str:
     return f"# revision {revision}\n127.0.0.1 localhost\n127.0.1.1 {hostname}\n"
 
 
-def _cisco_like(version: Output, interfaces: Output, route: Output, config: Output) -> dict[str, Output]:
+def _cisco_like(
+    version: Output, interfaces: Output, route: Output, config: Output
+) -> dict[str, Output]:
     return {
         "show version": version,
         "show interfaces": interfaces,
@@ -407,7 +431,12 @@ def _cisco_like(version: Output, interfaces: Output, route: Output, config: Outp
     }
 
 
-IOS_BANNER = "\n**************************************\n* Authorised access only. Disconnect *\n* now if you are not authorised.     *\n**************************************\n\n"
+IOS_BANNER = (
+    "\n**************************************\n"
+    "* Authorised access only. Disconnect *\n"
+    "* now if you are not authorised.     *\n"
+    "**************************************\n\n"
+)
 
 PROFILES: dict[str, PlatformProfile] = {
     profile.name: profile
@@ -497,7 +526,7 @@ PROFILES: dict[str, PlatformProfile] = {
             user_prompt="{user}@{name}:~$",
             privileged_prompt="{user}@{name}:~$",
             needs_enable=False,
-            banner="Linux 6.1.0-18-amd64 x86_64\n\nThe programs included with Debian are free software.\n",
+            banner="Linux 6.1.0-18-amd64 x86_64\n\nThe programs included with Debian are free.\n",
             more="--More--",
             paging_off=(),
             accepted=(),

@@ -45,9 +45,7 @@ class HostKeyCheck:
             return True
         if self.expected is None and self.policy == HostKeyPolicy.TRUST_ON_FIRST_USE:
             return True
-        self.refused = self.expected is None or not secrets.compare_digest(
-            self.seen, self.expected
-        )
+        self.refused = self.expected is None or not secrets.compare_digest(self.seen, self.expected)
         return not self.refused
 
     @property

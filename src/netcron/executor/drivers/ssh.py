@@ -99,7 +99,9 @@ def _client_keys(credentials: Credentials) -> list[asyncssh.SSHKey] | None:
         ) from None
 
 
-def connect_options(target: Target, credentials: Credentials, check: HostKeyCheck) -> dict[str, Any]:
+def connect_options(
+    target: Target, credentials: Credentials, check: HostKeyCheck
+) -> dict[str, Any]:
     """asyncssh options: the checking client, these credentials only, no local config."""
     return {
         "known_hosts": asyncssh.import_known_hosts(""),
@@ -202,7 +204,9 @@ class ExecSession(Session):
 
 def _first_line(text: str) -> str:
     lines = [line.strip() for line in text.splitlines() if line.strip()]
-    marked = [line for line in lines if line.startswith(("%", "syntax error")) or "not found" in line]
+    marked = [
+        line for line in lines if line.startswith(("%", "syntax error")) or "not found" in line
+    ]
     return (marked or lines or ["(no output)"])[0][:300]
 
 
@@ -241,7 +245,9 @@ class SshDriver:
             raise self._opening_error(exc, target, check) from None
         return session
 
-    def _opening_error(self, exc: BaseException, target: Target, check: HostKeyCheck) -> DriverError:
+    def _opening_error(
+        self, exc: BaseException, target: Target, check: HostKeyCheck
+    ) -> DriverError:
         seen = check.seen
         if isinstance(exc, DriverError):
             exc.host_key = exc.host_key or seen
@@ -314,7 +320,9 @@ class SshDriver:
         refused = rejection(task.platform, text)
         if refused:
             raise DriverError(
-                f"the device rejected the command: {refused}", ErrorKind.COMMAND_REJECTED, check.seen
+                f"the device rejected the command: {refused}",
+                ErrorKind.COMMAND_REJECTED,
+                check.seen,
             )
         return Output(text, check.seen)
 
@@ -352,7 +360,11 @@ class SshDriver:
         try:
             session = await self.open(target, credentials, check, deadline - time.monotonic())
         except DriverError as exc:
-            login = "failed" if exc.kind in (ErrorKind.AUTH_FAILED, ErrorKind.PRIVILEGE_FAILED) else "not_tried"
+            login = (
+                "failed"
+                if exc.kind in (ErrorKind.AUTH_FAILED, ErrorKind.PRIVILEGE_FAILED)
+                else "not_tried"
+            )
             return CheckResult(
                 **result, login=login, host_key=check.seen, error=str(exc), error_kind=exc.kind
             )
