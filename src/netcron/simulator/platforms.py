@@ -394,16 +394,19 @@ def _linux_version(hostname: str, revision: int) -> str:
 
 def _linux_interfaces(hostname: str, revision: int) -> str:
     lines = [
-        "1: lo: <LOOPBACK,UP,LOWER_UP> mtu 65536 state UNKNOWN",
+        "1: lo: <LOOPBACK,UP,LOWER_UP> mtu 65536 qdisc noqueue state UNKNOWN",
+        "    link/loopback 00:00:00:00:00:00 brd 00:00:00:00:00:00",
         "    inet 127.0.0.1/8 scope host lo",
     ]
     for index, address, up in _interfaces(revision):
-        lines.append(
-            f"{index + 1}: eth{index}: <BROADCAST,MULTICAST{',UP' if up else ''}> mtu 1500"
-        )
-        lines.append(
-            f"    inet {address}/24 brd {address.rsplit('.', 1)[0]}.255 scope global eth{index}"
-        )
+        flags, state = ("BROADCAST,MULTICAST,UP,LOWER_UP", "UP") if up else ("BROADCAST", "DOWN")
+        broadcast = address.rsplit(".", 1)[0] + ".255"
+        lines += [
+            f"{index + 1}: eth{index}: <{flags}> mtu 1500 qdisc mq state {state}",
+            f"    link/ether 52:54:00:12:34:{index:02x} brd ff:ff:ff:ff:ff:ff",
+            f"    inet {address}/24 brd {broadcast} scope global eth{index}",
+            "       valid_lft forever preferred_lft forever",
+        ]
     return "\n".join(lines) + "\n"
 
 

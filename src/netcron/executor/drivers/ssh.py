@@ -99,14 +99,22 @@ def _client_keys(credentials: Credentials) -> list[asyncssh.SSHKey] | None:
         ) from None
 
 
+async def load_client_keys(credentials: Credentials) -> list[asyncssh.SSHKey] | None:
+    """The private key, opened off the event loop: a passphrase costs a bcrypt KDF (0.5 s
+    of CPU at ssh-keygen's 16 rounds), which must not stall every other session."""
+    if not credentials.private_key:
+        return None
+    return await asyncio.to_thread(_client_keys, credentials)
+
+
 def connect_options(
-    target: Target, credentials: Credentials, check: HostKeyCheck
+    credentials: Credentials, keys: list[asyncssh.SSHKey] | None, check: HostKeyCheck
 ) -> dict[str, Any]:
     """asyncssh options: the checking client, these credentials only, no local config."""
     return {
         "known_hosts": asyncssh.import_known_hosts(""),
         "client_factory": check.client,
-        "client_keys": _client_keys(credentials),
+        "client_keys": keys,
         "password": credentials.password,
         "agent_path": None,
         "config": [],
@@ -129,7 +137,13 @@ class Session:
 class CliSession(Session):
     """An interactive CLI through scrapli's platform driver."""
 
-    def __init__(self, target: Target, credentials: Credentials, check: HostKeyCheck) -> None:
+    def __init__(
+        self,
+        target: Target,
+        credentials: Credentials,
+        keys: list[asyncssh.SSHKey] | None,
+        check: HostKeyCheck,
+    ) -> None:
         self.target = target
         self.driver: AsyncNetworkDriver = AsyncScrapli(
             platform=SCRAPLI_PLATFORMS[target.platform],
@@ -145,7 +159,7 @@ class CliSession(Session):
             timeout_socket=target.connect_timeout + 5,
             timeout_transport=0,
             timeout_ops=3600,
-            transport_options={"asyncssh": connect_options(target, credentials, check)},
+            transport_options={"asyncssh": connect_options(credentials, keys, check)},
         )
 
     async def open(self) -> None:
@@ -170,9 +184,15 @@ class CliSession(Session):
 class ExecSession(Session):
     """A plain SSH connection; each command on an exec channel of its own."""
 
-    def __init__(self, target: Target, credentials: Credentials, check: HostKeyCheck) -> None:
+    def __init__(
+        self,
+        target: Target,
+        credentials: Credentials,
+        keys: list[asyncssh.SSHKey] | None,
+        check: HostKeyCheck,
+    ) -> None:
         self.target = target
-        self.options = connect_options(target, credentials, check)
+        self.options = connect_options(credentials, keys, check)
         self.connection: asyncssh.SSHClientConnection | None = None
 
     async def open(self) -> None:
@@ -231,10 +251,11 @@ class SshDriver:
         """An open, logged-in session with paging off, or a :class:`DriverError`."""
         if target.platform not in SCRAPLI_PLATFORMS and target.platform not in EXEC_PLATFORMS:
             raise DriverError(f"no SSH driver for platform {target.platform!r}", ErrorKind.PROTOCOL)
+        keys = await load_client_keys(credentials)
         session: CliSession | ExecSession = (
-            ExecSession(target, credentials, check)
+            ExecSession(target, credentials, keys, check)
             if target.platform in EXEC_PLATFORMS
-            else CliSession(target, credentials, check)
+            else CliSession(target, credentials, keys, check)
         )
         try:
             await asyncio.wait_for(session.open(), max(budget, 0.001))
