@@ -53,8 +53,8 @@ class SimulatedDevice:
     host: str
     port: int
     username: str
-    password: str
-    enable_secret: str | None
+    password: str = field(repr=False)
+    enable_secret: str | None = field(repr=False)
     behaviour: Behaviour = field(default_factory=Behaviour)
     host_key: asyncssh.SSHKey = field(
         default_factory=lambda: asyncssh.generate_private_key("ssh-ed25519")

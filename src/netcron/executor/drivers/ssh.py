@@ -317,9 +317,11 @@ class SshDriver:
     async def run(self, task: TaskMessage, credentials: Credentials) -> Output:
         target = Target.of(task)
         check = HostKeyCheck(target.host_key_policy, target.host_key, target.address)
+        started = time.monotonic()
         session = await self.open(
             target, credentials, check, min(task.connect_timeout, _left(task.deadline))
         )
+        opened = time.monotonic()
         budget = min(task.timeout, _left(task.deadline))
         try:
             text = await asyncio.wait_for(session.send(task.command), max(budget, 0.001))
@@ -338,6 +340,17 @@ class SshDriver:
             ) from None
         finally:
             session.close()
+        log.info(
+            "ssh %s: session open in %.0f ms, command in %.0f ms",
+            target.address,
+            (opened - started) * 1000,
+            (time.monotonic() - opened) * 1000,
+            extra={
+                "run_id": task.run_id,
+                "connect_ms": round((opened - started) * 1000, 1),
+                "command_ms": round((time.monotonic() - opened) * 1000, 1),
+            },
+        )
         refused = rejection(task.platform, text)
         if refused:
             raise DriverError(
