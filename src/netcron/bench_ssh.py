@@ -20,7 +20,6 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -88,10 +87,10 @@ def _spawn(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[
     )
 
 
-async def _until(done: Callable[[], bool], end: float) -> None:
-    """Poll ``done`` until it holds or the wall clock reaches ``end``."""
+async def _until(results: dict[str, ResultMessage], run_ids: list[str], end: float) -> None:
+    """Poll until every run has its final result or the wall clock reaches ``end``."""
     for _ in range(int(max(0.0, end - time.time()) / 0.1) + 1):
-        if done():
+        if all(run_id in results for run_id in run_ids):
             return
         await asyncio.sleep(0.1)
 
@@ -200,7 +199,7 @@ async def _bench(
                     task.model_dump_json().encode(),
                     headers={"Nats-Msg-Id": task.msg_id},
                 )
-            await _until(lambda: all(r in results for r in run_ids), due.timestamp() + interval)
+            await _until(results, run_ids, due.timestamp() + interval)
             ran = [results[r] for r in run_ids if r in results]
             ok = [r for r in ran if r.status == RunStatus.SUCCEEDED]
             finished = [r.finished_at.timestamp() for r in ran if r.finished_at]
