@@ -169,6 +169,7 @@ async def _bench(
         stop = asyncio.Event()
         sampling = asyncio.create_task(sampler.run(stop))
         cpu_start = sampler.cpu()
+        idle_rss = int(sampler.process.memory_info().rss)
         first = math.ceil(time.time()) + 2
         report: list[dict[str, Any]] = []
         for index in range(rounds):
@@ -237,6 +238,7 @@ async def _bench(
             "device_latency_s": latency,
             "executor_concurrency": concurrency,
             "executor_cpu_s": round(sampler.cpu() - cpu_start, 2),
+            "executor_idle_rss_mib": round(idle_rss / 2**20, 1),
             "executor_peak_rss_mib": round(sampler.peak_rss / 2**20, 1),
             "executor_peak_open_sessions": sampler.peak_sessions,
         }

@@ -226,3 +226,33 @@ async def test_the_emulated_driver_answers_a_check_from_the_emulation() -> None:
     request = CheckRequest(device_id=uuid.uuid4(), platform="arista_eos", host="10.0.0.9", port=22)
     result = await EmulatedDriver().check(request, Credentials(), "ex-1")
     assert result.ok and result.platform == "arista_eos" and result.software_version == "4.30.2F"
+
+
+async def test_a_check_waits_for_a_free_session_and_says_when_none_came(
+    broker: Broker, cipher: CredentialCipher, device: SimulatedDevice
+) -> None:
+    leases = SessionLeases(await open_sessions_bucket(broker.js), "ex-1")
+    responder = CheckResponder(broker.nc, SshDriver(), "ex-1", cipher, leases)
+    await responder.start()
+    request = CheckRequest(
+        device_id=uuid.uuid4(),
+        platform=device.platform,
+        host=device.host,
+        port=device.port,
+        username=device.username,
+        credentials=cipher.encrypt(Credentials(password=PASSWORD, enable_secret=ENABLE)),
+        connect_timeout=1,
+        session_limit=1,
+    )
+    busy_until = datetime.now(UTC) + timedelta(seconds=5)
+    try:
+        async with leases.hold(request.device_id, 1, busy_until, "a-long-run"):
+            reply = await broker.nc.request(CHECKS_SUBJECT, request.model_dump_json().encode(), 10)
+        free = await broker.nc.request(CHECKS_SUBJECT, request.model_dump_json().encode(), 10)
+    finally:
+        await responder.stop()
+    busy = CheckResult.model_validate_json(reply.data)
+    assert not busy.ok and busy.error_kind == ErrorKind.TIMEOUT
+    assert "no free session" in (busy.error or "")
+    assert CheckResult.model_validate_json(free.data).ok
+    assert device.peak_connections == 1

@@ -1,15 +1,16 @@
 """Device checks: answer the api's CheckRequest (NATS request/reply) with a CheckResult.
 
 Every executor subscribes to ``CHECKS_SUBJECT`` in the queue group ``CHECKS_QUEUE``, so
-one of them answers each request. A check never waits for the device's session limit
-(it is one short session) and always answers within its connect timeout plus a margin.
+one of them answers each request. A check's session counts against the device's session
+limit like a run's (it waits for a free one within its connect timeout), and every
+request is answered within its connect timeout plus a margin.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
@@ -18,6 +19,7 @@ from pydantic import ValidationError
 
 from netcron.crypto import CredentialCipher, Credentials, CredentialsUnreadable
 from netcron.executor.drivers.base import CheckingDriver
+from netcron.executor.sessions import NoSessionInTime, SessionLeases
 from netcron.messages import CHECKS_QUEUE, CHECKS_SUBJECT, CheckRequest, CheckResult
 from netcron.platforms import ErrorKind
 
@@ -38,7 +40,9 @@ class CheckResponder:
         driver: CheckingDriver,
         executor_id: str,
         cipher: CredentialCipher | None,
+        sessions: SessionLeases | None = None,
     ) -> None:
+        self.sessions = sessions
         self.nc = nc
         self.driver = driver
         self.executor_id = executor_id
@@ -97,12 +101,22 @@ class CheckResponder:
             return CheckResult(**failed, error=str(exc), error_kind=ErrorKind.AUTH_FAILED)
         try:
             return await asyncio.wait_for(
-                self.driver.check(request, credentials, self.executor_id),
-                request.connect_timeout + CHECK_MARGIN,
+                self._check(request, credentials), request.connect_timeout + CHECK_MARGIN
             )
+        except NoSessionInTime as exc:
+            return CheckResult(**failed, error=str(exc), error_kind=ErrorKind.TIMEOUT)
         except TimeoutError:
             return CheckResult(
                 **failed,
                 error=f"check took longer than {request.connect_timeout + CHECK_MARGIN:g}s",
                 error_kind=ErrorKind.TIMEOUT,
             )
+
+    async def _check(self, request: CheckRequest, credentials: Credentials) -> CheckResult:
+        if self.sessions is None:
+            return await self.driver.check(request, credentials, self.executor_id)
+        waiting_until = datetime.now(UTC) + timedelta(seconds=request.connect_timeout / 2)
+        async with self.sessions.hold(
+            request.device_id, request.session_limit, waiting_until, f"check:{request.device_id}"
+        ):
+            return await self.driver.check(request, credentials, self.executor_id)

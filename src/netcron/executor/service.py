@@ -254,7 +254,7 @@ async def run_executor(settings: Settings, stop: asyncio.Event | None = None) ->
     )
     executor = Executor(js, settings, driver, executor_id=executor_id, sessions=sessions)
     cipher = CredentialCipher(settings.secret_key) if settings.executor_driver == "ssh" else None
-    checks = CheckResponder(nc, driver, executor_id, cipher)
+    checks = CheckResponder(nc, driver, executor_id, cipher, sessions)
     await checks.start()
     await executor.run(stop)
     await checks.stop()
