@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+import subprocess
 import sys
 import time
 from collections.abc import Sequence
@@ -78,6 +79,7 @@ def cmd_dev(args: argparse.Namespace) -> int:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, on_signal)
+    simulator: subprocess.Popen[bytes] | None = None
     started = time.monotonic()
     try:
         stack.start()
@@ -85,7 +87,10 @@ def cmd_dev(args: argparse.Namespace) -> int:
         if args.demo:
             from netcron.demo import create_demo
 
-            asyncio.run(create_demo(stack.api_url, stack.api_key))
+            device = None
+            if settings.executor_driver == "ssh":
+                simulator, device = _simulated_demo_device()
+            asyncio.run(create_demo(stack.api_url, stack.api_key, device))
         print(
             f"netcron is ready in {took:.1f}s — API docs: {stack.api_url}/docs"
             f" · Temporal UI: {stack.ui_url} · API key: {stack.api_key}"
@@ -105,7 +110,24 @@ def cmd_dev(args: argparse.Namespace) -> int:
         return 1
     finally:
         stack.stop()
+        if simulator is not None:
+            simulator.terminate()
     return 0
+
+
+def _simulated_demo_device() -> tuple[subprocess.Popen[bytes], dict[str, object]]:
+    """A simulated cisco_ios device in a child process, as the demo device's address."""
+    import json
+
+    simulator = subprocess.Popen(
+        [sys.executable, "-m", "netcron", "simulate", "--platforms", "cisco_ios", "--json"],
+        stdout=subprocess.PIPE,
+    )
+    assert simulator.stdout is not None
+    [row] = json.loads(simulator.stdout.readline())
+    log.info("demo device is simulated: %s:%s", row["host"], row["port"])
+    device = {key: row[key] for key in ("host", "port", "username", "password", "enable_secret")}
+    return simulator, device
 
 
 def cmd_events(args: argparse.Namespace) -> int:
@@ -285,7 +307,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--data-dir", default=".netcron", help="where state is kept (default .netcron/)"
     )
     dev.add_argument(
-        "--demo", action="store_true", help="also create a demo device and a 10-second schedule"
+        "--demo",
+        action="store_true",
+        help="also create a demo device and a 10-second schedule (with NETCRON_EXECUTOR_DRIVER"
+        "=ssh: a simulated cisco_ios device)",
     )
     dev.set_defaults(func=cmd_dev)
     events_help = "follow live events (runs, changes) in the terminal"

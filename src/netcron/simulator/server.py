@@ -293,32 +293,39 @@ class _Session:
         return key
 
     async def _readline(self, echo: bool = True) -> str | None:
-        """A line as a terminal's line discipline gives it: echoed, with backspace."""
+        """A line as a terminal's line discipline gives it: echoed, with backspace.
+
+        What arrives in one read is echoed in one write, as a device echoes pasted text.
+        """
         line: list[str] = []
-        while True:
-            char = await self._key()
-            if char is None:
-                return None
-            if char == "\n" and self.skip_newline:
-                self.skip_newline = False
-                continue
-            self.skip_newline = char == "\r"
-            if char in "\r\n":
-                self._write("\n")
-                return "".join(line)
-            if char in "\x7f\b":
-                if line:
-                    line.pop()
-                    if echo:
-                        self._write("\b \b")
-                continue
-            if char == "\x03":
-                line = []
-                self._write("^C\n")
-                return ""
-            line.append(char)
-            if echo:
-                self._write(char)
+        echoed: list[str] = []
+        try:
+            while True:
+                if not self.pending:
+                    self._write("".join(echoed))
+                    echoed = []
+                char = await self._key()
+                if char is None:
+                    return None
+                if char == "\n" and self.skip_newline:
+                    self.skip_newline = False
+                    continue
+                self.skip_newline = char == "\r"
+                if char in "\r\n":
+                    echoed.append("\n")
+                    return "".join(line)
+                if char in "\x7f\b":
+                    if line:
+                        line.pop()
+                        echoed.append("\b \b" if echo else "")
+                    continue
+                if char == "\x03":
+                    echoed.append("^C\n")
+                    return ""
+                line.append(char)
+                echoed.append(char if echo else "")
+        finally:
+            self._write("".join(echoed))
 
 
 async def start_simulated_devices(
