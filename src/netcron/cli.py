@@ -1,11 +1,13 @@
-"""The one entry point: `netcron api | worker | executor | migrate | dev | keygen`."""
+"""The one entry point: `netcron api | worker | executor | migrate | dev | simulate | …`."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import signal
+import subprocess
 import sys
 import time
 from collections.abc import Sequence
@@ -77,11 +79,16 @@ def cmd_dev(args: argparse.Namespace) -> int:
     from netcron.dev import DevStack
     from netcron.devstack import EmbeddedServerError
 
+    # The demo's device is a simulated one reached over real SSH, unless a driver is set.
+    ssh_demo = args.demo and "executor_driver" not in settings.model_fields_set
+    if ssh_demo:
+        settings = settings.model_copy(update={"executor_driver": "ssh"})
     stack = DevStack(
         settings=settings,
         data_dir=Path(args.data_dir).resolve(),
         api_port=args.api_port,
         external=args.external,
+        service_env={"NETCRON_EXECUTOR_DRIVER": "ssh"} if ssh_demo else {},
     )
     stopping = False
 
@@ -91,6 +98,7 @@ def cmd_dev(args: argparse.Namespace) -> int:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, on_signal)
+    simulator: subprocess.Popen[bytes] | None = None
     started = time.monotonic()
     try:
         stack.start()
@@ -98,7 +106,10 @@ def cmd_dev(args: argparse.Namespace) -> int:
         if args.demo:
             from netcron.demo import create_demo
 
-            asyncio.run(create_demo(stack.api_url, stack.api_key))
+            device = None
+            if settings.executor_driver == "ssh":
+                simulator, device = _simulated_demo_device()
+            asyncio.run(create_demo(stack.api_url, stack.api_key, device))
         ui = (
             f" · Temporal UI: {stack.ui_url} (decoded: {stack.api_url}/codec)"
             if stack.ui_url
@@ -125,8 +136,25 @@ def cmd_dev(args: argparse.Namespace) -> int:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         stack.stop()
+        if simulator is not None:
+            simulator.terminate()
     log.info("netcron dev stopped")
     return 0
+
+
+def _simulated_demo_device() -> tuple[subprocess.Popen[bytes], dict[str, object]]:
+    """A simulated cisco_ios device in a child process, as the demo device's address."""
+    import json
+
+    simulator = subprocess.Popen(
+        [sys.executable, "-m", "netcron", "simulate", "--platforms", "cisco_ios", "--json"],
+        stdout=subprocess.PIPE,
+    )
+    assert simulator.stdout is not None
+    [row] = json.loads(simulator.stdout.readline())
+    log.info("demo device is simulated: %s:%s", row["host"], row["port"])
+    device = {key: row[key] for key in ("host", "port", "username", "password", "enable_secret")}
+    return simulator, device
 
 
 def cmd_events(args: argparse.Namespace) -> int:
@@ -227,6 +255,90 @@ def cmd_chaos(args: argparse.Namespace) -> int:
     return 0 if all(report.met_targets for report in run.reports) else 1
 
 
+def cmd_simulate(args: argparse.Namespace) -> int:
+    """Start simulated devices and print how to reach them; Ctrl-C stops them."""
+    import json
+
+    from netcron.platforms import PLATFORMS
+    from netcron.simulator import Behaviour, start_simulated_devices
+    from netcron.simulator.server import stop_simulated_devices
+
+    _settings("simulate")
+    platforms = (
+        [name.strip() for name in args.platforms.split(",")] if args.platforms else PLATFORMS
+    )
+    behaviour = Behaviour(
+        latency=args.latency,
+        hang_after_login=args.hang_after_login,
+        hang_on=args.hang_on or None,
+        refuse_logins=args.refuse_logins,
+        drop_on=args.drop_on or None,
+        config_change_interval=args.config_change_interval,
+    )
+
+    async def serve() -> None:
+        devices = await start_simulated_devices(
+            platforms,
+            args.per_platform,
+            host=args.host,
+            username=args.username,
+            password=args.password or None,
+            enable_secret=args.enable_secret or None,
+            behaviour=behaviour,
+        )
+        try:
+            rows = [
+                {
+                    "platform": d.platform,
+                    "hostname": d.hostname,
+                    "host": d.host,
+                    "port": d.port,
+                    "username": d.username,
+                    "password": d.password,
+                    "enable_secret": d.enable_secret,
+                    "host_key": d.fingerprint,
+                }
+                for d in devices
+            ]
+            if args.json:
+                print(json.dumps(rows), flush=True)
+            else:
+                print(
+                    f"{'platform':<14} {'host':<10} {'port':>5}  {'user':<8} {'password':<17}"
+                    f" {'enable':<17} host key"
+                )
+                for row in rows:
+                    print(
+                        f"{row['platform']:<14} {row['host']:<10} {row['port']:>5}  "
+                        f"{row['username']:<8} {row['password']:<17} "
+                        f"{row['enable_secret'] or '-':<17} {row['host_key']}",
+                        flush=True,
+                    )
+                print(f"{len(rows)} simulated device(s) running; Ctrl-C stops them", flush=True)
+            await asyncio.Event().wait()
+        finally:
+            await stop_simulated_devices(devices)
+
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(serve())
+    return 0
+
+
+def cmd_bench_ssh(args: argparse.Namespace) -> int:
+    from netcron.bench_ssh import run_bench_ssh
+
+    _settings("bench")
+    run_bench_ssh(
+        devices=args.devices,
+        rounds=args.rounds,
+        interval=args.interval,
+        latency=args.latency,
+        concurrency=args.concurrency,
+        out=Path(args.out),
+    )
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="netcron", description="Run commands on network devices on cron schedules."
@@ -249,7 +361,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--data-dir", default=".netcron", help="where state is kept (default .netcron/)"
     )
     dev.add_argument(
-        "--demo", action="store_true", help="also create a demo device and a 10-second schedule"
+        "--demo",
+        action="store_true",
+        help="also create a demo device and a 10-second schedule (with NETCRON_EXECUTOR_DRIVER"
+        "=ssh: a simulated cisco_ios device)",
     )
     dev.add_argument(
         "--external",
@@ -315,6 +430,48 @@ def build_parser() -> argparse.ArgumentParser:
     )
     chaos.add_argument("--out", default="chaos-results", help="where the JSON goes")
     chaos.set_defaults(func=cmd_chaos)
+    simulate_help = "start simulated SSH devices of every platform on 127.0.0.1 (Ctrl-C stops)"
+    simulate = sub.add_parser(
+        "simulate", help=simulate_help, description=f"netcron simulate: {simulate_help}."
+    )
+    simulate.add_argument("--per-platform", type=int, default=1, help="devices per platform")
+    simulate.add_argument("--platforms", default="", help="comma-separated (default: all)")
+    simulate.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    simulate.add_argument("--username", default="netops", help="login (default netops)")
+    simulate.add_argument("--password", default="", help="password (default: generated)")
+    simulate.add_argument("--enable-secret", default="", help="enable secret (default: generated)")
+    simulate.add_argument("--latency", type=float, default=0.0, help="seconds before each answer")
+    simulate.add_argument(
+        "--hang-after-login", action="store_true", help="log in, then never show a prompt"
+    )
+    simulate.add_argument("--hang-on", default="", help="a command (prefix) that never answers")
+    simulate.add_argument("--drop-on", default="", help="a command (prefix) cut off halfway")
+    simulate.add_argument("--refuse-logins", action="store_true", help="every login fails")
+    simulate.add_argument(
+        "--config-change-interval",
+        type=float,
+        default=0.0,
+        help="the configuration changes every this many seconds (0: never)",
+    )
+    simulate.add_argument("--json", action="store_true", help="print the devices as JSON")
+    simulate.set_defaults(func=cmd_simulate)
+    bench_ssh_help = "measure the SSH executor against simulated devices (runs/s, latency, RSS)"
+    bench_ssh = sub.add_parser(
+        "bench-ssh", help=bench_ssh_help, description=f"netcron bench-ssh: {bench_ssh_help}."
+    )
+    bench_ssh.add_argument("--devices", type=int, default=200, help="devices (default 200)")
+    bench_ssh.add_argument("--rounds", type=int, default=3, help="fires per device (default 3)")
+    bench_ssh.add_argument(
+        "--interval", type=float, default=60, help="seconds between fires (default 60)"
+    )
+    bench_ssh.add_argument(
+        "--latency", type=float, default=0.3, help="device seconds per answer (default 0.3)"
+    )
+    bench_ssh.add_argument(
+        "--concurrency", type=int, default=200, help="executor concurrency (default 200)"
+    )
+    bench_ssh.add_argument("--out", default="bench-results", help="where the JSON goes")
+    bench_ssh.set_defaults(func=cmd_bench_ssh)
     return parser
 
 

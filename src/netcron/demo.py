@@ -19,21 +19,32 @@ DEMO_DEVICE = {
 }
 
 
-async def create_demo(api_url: str, api_key: str) -> str:
-    """Create (or find) the demo objects; return the device id."""
+async def create_demo(api_url: str, api_key: str, device: dict[str, object] | None = None) -> str:
+    """Create (or find) the demo objects; return the device id.
+
+    ``device`` replaces the demo device's address and credentials (a simulated device,
+    when the executors use the ssh driver).
+    """
     headers = {"X-API-Key": api_key}
     async with httpx.AsyncClient(base_url=api_url, timeout=10, headers=headers) as client:
         found = await client.get("/devices", params={"limit": 500})
         found.raise_for_status()
-        for device in found.json()["items"]:
-            if device["name"] == DEMO_DEVICE["name"]:
-                log.info("demo device exists: %s/devices/%s/results", api_url, device["id"])
-                return str(device["id"])
-        device = (await client.post("/devices", json=DEMO_DEVICE)).raise_for_status().json()
+        for existing in found.json()["items"]:
+            if existing["name"] == DEMO_DEVICE["name"]:
+                if device:
+                    # A new simulator: a new port, new credentials and a new host key.
+                    patch = {k: v for k, v in device.items() if k != "platform"}
+                    await client.patch(
+                        f"/devices/{existing['id']}", json=patch | {"host_key": None}
+                    )
+                log.info("demo device exists: %s/devices/%s/results", api_url, existing["id"])
+                return str(existing["id"])
+        body = DEMO_DEVICE | (device or {})
+        created = (await client.post("/devices", json=body)).raise_for_status().json()
         command = (
             (
                 await client.post(
-                    f"/devices/{device['id']}/commands",
+                    f"/devices/{created['id']}/commands",
                     json={"name": "version", "text": "show version", "timeout": 30},
                 )
             )
@@ -42,9 +53,9 @@ async def create_demo(api_url: str, api_key: str) -> str:
         )
         (
             await client.post(
-                f"/devices/{device['id']}/commands/{command['id']}/schedules",
+                f"/devices/{created['id']}/commands/{command['id']}/schedules",
                 json={"cron": "*/10 * * * * *", "timezone": "UTC"},
             )
         ).raise_for_status()
-        log.info("demo schedule created: %s/devices/%s/results", api_url, device["id"])
-        return str(device["id"])
+        log.info("demo schedule created: %s/devices/%s/results", api_url, created["id"])
+        return str(created["id"])

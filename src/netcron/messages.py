@@ -135,6 +135,9 @@ class CheckRequest(BaseModel):
     connect_timeout: float = Field(10.0, gt=0)
     host_key_policy: HostKeyPolicy = HostKeyPolicy.TRUST_ON_FIRST_USE
     host_key: str | None = None
+    session_limit: int = Field(
+        1, ge=1, description="As on a task: a check's session counts against it."
+    )
 
 
 class CheckResult(BaseModel):

@@ -16,6 +16,7 @@ from netcron.executor.drivers.base import DriverError
 from netcron.executor.drivers.emulated import EmulatedDriver
 from netcron.executor.executions import read_executions
 from netcron.messages import TaskMessage
+from netcron.platforms import ErrorKind
 from netcron.runs import RunStatus
 
 from .conftest import Broker, RecordingDriver, executor_for, make_task, running
@@ -61,7 +62,7 @@ async def test_a_driver_failure_is_reported_failed(broker: Broker, settings: Set
     assert final.error == "connection refused by 10.1.2.3"
 
 
-async def test_a_command_slower_than_its_timeout_is_timed_out(
+async def test_a_run_slower_than_its_connect_and_command_timeouts_is_timed_out(
     broker: Broker, settings: Settings
 ) -> None:
     async def slow(task: TaskMessage, credentials: Credentials) -> str:
@@ -69,9 +70,12 @@ async def test_a_command_slower_than_its_timeout_is_timed_out(
         return "late"
 
     async with running(executor_for(broker, settings, RecordingDriver(behaviour=slow))):
-        await broker.publish_task(make_task(timeout=0.2))
+        await broker.publish_task(make_task(timeout=0.2, connect_timeout=0.1))
         final = (await broker.wait_results(2))[-1]
     assert final.status == RunStatus.TIMED_OUT
+    assert final.error_kind == ErrorKind.TIMEOUT
+    assert final.started_at and final.finished_at
+    assert (final.finished_at - final.started_at).total_seconds() < 1
     assert await broker.pending_tasks() == 0
 
 

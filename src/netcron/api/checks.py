@@ -44,6 +44,7 @@ def check_request(device: Device) -> CheckRequest:
         connect_timeout=device.connect_timeout,
         host_key_policy=HostKeyPolicy(device.host_key_policy),
         host_key=device.host_key,
+        session_limit=device.session_limit,
     )
 
 

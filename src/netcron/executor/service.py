@@ -20,9 +20,11 @@ from pydantic import ValidationError
 from netcron.broker.jetstream import connect_nats, ensure_streams, publish
 from netcron.config import Settings
 from netcron.crypto import CredentialCipher, Credentials, CredentialsUnreadable
-from netcron.executor.drivers import Driver, DriverError, get_driver
+from netcron.executor.drivers import Driver, DriverError, Output, get_driver
 from netcron.executor.executions import ExecutionLog
+from netcron.executor.sessions import NoSessionInTime, SessionLeases
 from netcron.messages import EXECUTORS_CONSUMER, TASKS_STREAM, ResultMessage, TaskMessage
+from netcron.platforms import ErrorKind
 from netcron.runs import RunStatus
 from netcron.shutdown import stop_event
 
@@ -66,9 +68,12 @@ class Executor:
         executor_id: str | None = None,
         running_after: float = RUNNING_AFTER,
         executions: ExecutionLog | None = None,
+        sessions: SessionLeases | None = None,
     ) -> None:
         self.js = js
         self.executions = executions or ExecutionLog(settings.executor_execution_log)
+        #: Per-device session leases; None: no limit (the emulated driver opens no session).
+        self.sessions = sessions
         self.running_after = running_after
         self.settings = settings
         self.driver = driver
@@ -159,31 +164,60 @@ class Executor:
                 RunStatus.TIMED_OUT,
                 finished_at=started,
                 error="deadline passed before the executor started it",
+                error_kind=ErrorKind.TIMEOUT,
             )
         running = self._result(task, RunStatus.RUNNING, started_at=started)
         announce = asyncio.create_task(self._announce(running))
         progress = asyncio.create_task(self._keep_alive(message))
         self.executions.started(task.run_id, task.attempt)
         try:
-            output = await asyncio.wait_for(
-                self.driver.run(task, self._credentials(task)), task.timeout
-            )
+            async with self._session(task):
+                # the driver keeps connect and command timeouts apart; this bounds both,
+                # and frees the slot of a session that hangs, at the run's deadline at most
+                left = (task.deadline - datetime.now(UTC)).total_seconds()
+                budget = min(task.connect_timeout + task.timeout, left)
+                output = await asyncio.wait_for(
+                    self.driver.run(task, self._credentials(task)), max(budget, 0.001)
+                )
         except TimeoutError:
             return self._done(
                 task,
                 started,
                 RunStatus.TIMED_OUT,
                 error=f"command took longer than {task.timeout:g}s",
+                error_kind=ErrorKind.TIMEOUT,
             )
-        except (DriverError, CredentialsUnreadable) as exc:
-            return self._done(task, started, RunStatus.FAILED, error=str(exc))
+        except NoSessionInTime as exc:
+            return self._done(
+                task, started, RunStatus.TIMED_OUT, error=str(exc), error_kind=ErrorKind.TIMEOUT
+            )
+        except DriverError as exc:
+            status = RunStatus.TIMED_OUT if exc.kind == ErrorKind.TIMEOUT else RunStatus.FAILED
+            return self._done(
+                task, started, status, error=str(exc), error_kind=exc.kind, host_key=exc.host_key
+            )
+        except CredentialsUnreadable as exc:
+            return self._done(
+                task, started, RunStatus.FAILED, error=str(exc), error_kind=ErrorKind.AUTH_FAILED
+            )
         finally:
             progress.cancel()
             announce.cancel()
-        text, truncated = cap(output, self.settings.output_max_bytes)
+        result = output if isinstance(output, Output) else Output(output)
+        text, truncated = cap(result.text, self.settings.output_max_bytes)
         return self._done(
-            task, started, RunStatus.SUCCEEDED, output=text, output_truncated=truncated
+            task,
+            started,
+            RunStatus.SUCCEEDED,
+            output=text,
+            output_truncated=truncated,
+            host_key=result.host_key,
         )
+
+    def _session(self, task: TaskMessage) -> contextlib.AbstractAsyncContextManager[None]:
+        if self.sessions is None:
+            return contextlib.nullcontext()
+        return self.sessions.hold(task.device_id, task.session_limit, task.deadline, task.run_id)
 
     def _credentials(self, task: TaskMessage) -> Credentials:
         if not task.credentials or self.settings.executor_driver == "emulated":
@@ -218,13 +252,27 @@ class Executor:
 
 
 async def run_executor(settings: Settings, stop: asyncio.Event | None = None) -> None:
+    from netcron.executor.checks import CheckResponder
+    from netcron.executor.sessions import open_sessions_bucket
+
     stop = stop or stop_event()
     nc = await connect_nats(settings.nats_url, "netcron-executor", timeout=settings.connect_timeout)
     js = nc.jetstream()
     await ensure_streams(js)
-    executor = Executor(js, settings, get_driver(settings.executor_driver, settings))
+    driver = get_driver(settings.executor_driver, settings)
+    executor_id = settings.executor_id or default_executor_id()
+    sessions = (
+        SessionLeases(await open_sessions_bucket(js), executor_id)
+        if settings.executor_driver == "ssh"
+        else None
+    )
+    executor = Executor(js, settings, driver, executor_id=executor_id, sessions=sessions)
+    cipher = CredentialCipher(settings.secret_key) if settings.executor_driver == "ssh" else None
+    checks = CheckResponder(nc, driver, executor_id, cipher, sessions)
+    await checks.start()
     try:
         await executor.run(stop)
     finally:
+        await checks.stop()
         executor.executions.close()
     await nc.close()

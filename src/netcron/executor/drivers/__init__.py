@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from netcron.config import Settings
-from netcron.executor.drivers.base import Driver, DriverError
+from netcron.executor.drivers.base import CheckingDriver, Driver, DriverError, Output
 
 
-def get_driver(name: str, settings: Settings) -> Driver:
+def get_driver(name: str, settings: Settings) -> CheckingDriver:
     if name == "emulated":
         from netcron.executor.drivers.emulated import EmulatedDriver
 
@@ -22,4 +22,4 @@ def get_driver(name: str, settings: Settings) -> Driver:
     raise ValueError(f"unknown executor driver {name!r}")
 
 
-__all__ = ["Driver", "DriverError", "get_driver"]
+__all__ = ["CheckingDriver", "Driver", "DriverError", "Output", "get_driver"]

@@ -10,10 +10,12 @@ import asyncio
 import hashlib
 import random
 from collections.abc import Callable
+from datetime import UTC, datetime
 
 from netcron.crypto import Credentials
 from netcron.executor.drivers.base import DriverError
-from netcron.messages import TaskMessage
+from netcron.executor.drivers.identify import identify
+from netcron.messages import CheckRequest, CheckResult, TaskMessage
 
 CISCO = ("cisco_ios", "cisco_xe", "cisco_xr", "cisco_nxos", "cisco_asa")
 
@@ -161,3 +163,33 @@ class EmulatedDriver:
         if self.failure_rate and self.random.random() < self.failure_rate:
             raise DriverError(f"emulated failure: {hostname(task.host)} closed the connection")
         return emulated_output(task)
+
+    async def check(
+        self, request: CheckRequest, credentials: Credentials, executor_id: str
+    ) -> CheckResult:
+        """Answered from the emulation: no device is contacted."""
+        task = TaskMessage.model_validate(
+            request.model_dump(include={"device_id", "platform", "host", "port", "username"})
+            | {
+                "run_id": "check",
+                "schedule_id": request.device_id,
+                "command_id": request.device_id,
+                "scheduled_at": datetime.now(UTC),
+                "deadline": datetime.now(UTC),
+                "command": "show version",
+                "timeout": 1,
+            }
+        )
+        platform, version = identify(show_version(task, _seed(task)))
+        return CheckResult(
+            device_id=request.device_id,
+            checked_at=datetime.now(UTC),
+            ok=True,
+            reachable=True,
+            connect_ms=0.0,
+            login="ok",
+            prompt=f"{hostname(request.host)}#",
+            platform=platform,
+            software_version=version,
+            executor_id=executor_id,
+        )
