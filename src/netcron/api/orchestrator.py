@@ -56,6 +56,12 @@ LISTING_TIMEOUT = timedelta(seconds=30)
 CALLS_AT_ONCE = 16
 
 
+def _within(limit: timedelta) -> asyncio.Timeout:
+    """A bound on one call, retries included: the SDK retries an unreachable server with
+    backoff, and its ``rpc_timeout`` bounds each attempt, not the call."""
+    return asyncio.timeout(limit.total_seconds())
+
+
 class OrchestratorUnavailable(RuntimeError):
     """Temporal could not be reached; nothing was changed there."""
 
@@ -111,15 +117,16 @@ class TemporalOrchestrator:
     async def start(self, schedule: ScheduleInput) -> str:
         workflow_id = workflow_id_for(schedule.spec.schedule_id)
         try:
-            await self.client.start_workflow(
-                WORKFLOW_NAME,
-                schedule,
-                id=workflow_id,
-                task_queue=self.task_queue,
-                id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-                memo={MEMO_SPEC_VERSION: schedule.spec.version},
-                rpc_timeout=RPC_TIMEOUT,
-            )
+            async with _within(RPC_TIMEOUT):
+                await self.client.start_workflow(
+                    WORKFLOW_NAME,
+                    schedule,
+                    id=workflow_id,
+                    task_queue=self.task_queue,
+                    id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+                    memo={MEMO_SPEC_VERSION: schedule.spec.version},
+                    rpc_timeout=RPC_TIMEOUT,
+                )
         except RPCError as exc:
             raise OrchestratorUnavailable(
                 f"Temporal refused to start {workflow_id}: {exc}"
@@ -139,7 +146,7 @@ class TemporalOrchestrator:
         """
         handle = self.client.get_workflow_handle(workflow_id_for(spec.schedule_id))
         try:
-            async with asyncio.timeout(HANDOFF_TIMEOUT.total_seconds()):
+            async with _within(HANDOFF_TIMEOUT):
                 before: int = await handle.execute_update(
                     UPDATE_SPEC, spec, result_type=int, rpc_timeout=HANDOFF_TIMEOUT
                 )
@@ -160,7 +167,8 @@ class TemporalOrchestrator:
         except Exception as exc:
             raise OrchestratorUnavailable(f"cannot update {handle.id}: {exc}") from exc
         try:
-            await handle.signal(SIGNAL_UPDATE, spec, rpc_timeout=SIGNAL_TIMEOUT)
+            async with _within(SIGNAL_TIMEOUT):
+                await handle.signal(SIGNAL_UPDATE, spec, rpc_timeout=SIGNAL_TIMEOUT)
         except Exception as exc:
             raise OrchestratorUnavailable(f"cannot update {handle.id}: {exc}") from exc
         return None
@@ -174,10 +182,11 @@ class TemporalOrchestrator:
         """
         handle = self.client.get_workflow_handle(workflow_id_for(schedule_id))
         with contextlib.suppress(Exception):
-            async with asyncio.timeout(HANDOFF_TIMEOUT.total_seconds()):
+            async with _within(HANDOFF_TIMEOUT):
                 await handle.execute_update(UPDATE_STOP, rpc_timeout=HANDOFF_TIMEOUT)
         try:
-            await handle.terminate(reason="schedule deleted", rpc_timeout=RPC_TIMEOUT)
+            async with _within(RPC_TIMEOUT):
+                await handle.terminate(reason="schedule deleted", rpc_timeout=RPC_TIMEOUT)
         except RPCError as exc:
             if exc.status == RPCStatusCode.NOT_FOUND:
                 return
@@ -189,7 +198,8 @@ class TemporalOrchestrator:
     async def is_running(self, schedule_id: UUID) -> bool:
         handle = self.client.get_workflow_handle(workflow_id_for(schedule_id))
         try:
-            description = await handle.describe(rpc_timeout=RPC_TIMEOUT)
+            async with _within(RPC_TIMEOUT):
+                description = await handle.describe(rpc_timeout=RPC_TIMEOUT)
         except RPCError as exc:
             if exc.status == RPCStatusCode.NOT_FOUND:
                 return False
@@ -203,9 +213,10 @@ class TemporalOrchestrator:
         """Run now through the workflow's ``trigger`` update; returns the new run id."""
         handle = self.client.get_workflow_handle(workflow_id_for(schedule_id))
         try:
-            run_id: str = await handle.execute_update(
-                UPDATE_TRIGGER, result_type=str, rpc_timeout=RPC_TIMEOUT
-            )
+            async with _within(RPC_TIMEOUT):
+                run_id: str = await handle.execute_update(
+                    UPDATE_TRIGGER, result_type=str, rpc_timeout=RPC_TIMEOUT
+                )
         except WorkflowUpdateFailedError as exc:
             raise WorkflowGone(f"{handle.id} refused the run: {exc.cause or exc}") from exc
         except RPCError as exc:
