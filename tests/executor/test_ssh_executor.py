@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import time
 import uuid
@@ -112,6 +113,11 @@ async def test_runs_to_one_device_never_exceed_its_session_limit_across_executor
     assert device.peak_connections == peak
     waited = any("waits" in record.getMessage() for record in caplog.records)
     assert waited is (limit < 2)  # two executors, one task each at a time
+    if limit == 1:
+        # A run that waited for the session started when it got it, not before: it
+        # showed queued, not running, while it waited.
+        spans = sorted((r.started_at, r.finished_at) for r in results)
+        assert all(later[0] >= earlier[1] for earlier, later in itertools.pairwise(spans))
 
 
 async def test_results_carry_the_error_kind_and_host_key_and_never_the_password(

@@ -166,12 +166,16 @@ class Executor:
                 error="deadline passed before the executor started it",
                 error_kind=ErrorKind.TIMEOUT,
             )
-        running = self._result(task, RunStatus.RUNNING, started_at=started)
-        announce = asyncio.create_task(self._announce(running))
+        announce: asyncio.Task[None] | None = None
         progress = asyncio.create_task(self._keep_alive(message))
-        self.executions.started(task.run_id, task.attempt)
         try:
             async with self._session(task):
+                # A run waiting for a session to the device stays queued: it is running,
+                # and started, once it holds one.
+                started = datetime.now(UTC)
+                running = self._result(task, RunStatus.RUNNING, started_at=started)
+                announce = asyncio.create_task(self._announce(running))
+                self.executions.started(task.run_id, task.attempt)
                 # the driver keeps connect and command timeouts apart; this bounds both,
                 # and frees the slot of a session that hangs, at the run's deadline at most
                 left = (task.deadline - datetime.now(UTC)).total_seconds()
@@ -202,7 +206,8 @@ class Executor:
             )
         finally:
             progress.cancel()
-            announce.cancel()
+            if announce is not None:
+                announce.cancel()
         result = output if isinstance(output, Output) else Output(output)
         text, truncated = cap(result.text, self.settings.output_max_bytes)
         return self._done(
