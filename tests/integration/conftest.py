@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -15,9 +16,11 @@ from netcron.dev import DevStack
 from netcron.devstack import free_port
 
 
-@pytest.fixture(scope="session")
-def stack(tmp_path_factory: pytest.TempPathFactory, secret_key: str) -> Iterator[DevStack]:
-    data_dir = tmp_path_factory.mktemp("devstack")
+@contextlib.contextmanager
+def running_stack(
+    data_dir: Path, secret_key: str, service_env: dict[str, str]
+) -> Iterator[DevStack]:
+    """The whole stack on embedded servers in ``data_dir``; its logs printed if it fails."""
     settings = Settings(_env_file=None, secret_key=secret_key)  # type: ignore[call-arg]
     dev = DevStack(
         settings=settings,
@@ -25,12 +28,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory, secret_key: str) -> Iterator
         api_port=free_port(None),
         with_ui=False,
         log_dir=data_dir / "logs",
-        service_env={
-            "NETCRON_EMULATED_DELAY_MIN": "0.05",
-            "NETCRON_EMULATED_DELAY_MAX": "0.1",
-            "NETCRON_LOG_LEVEL": "DEBUG",
-            "NETCRON_RECONCILE_INTERVAL": "2",
-        },
+        service_env=service_env,
     )
     try:
         dev.start(timeout=120)
@@ -40,6 +38,18 @@ def stack(tmp_path_factory: pytest.TempPathFactory, secret_key: str) -> Iterator
         raise
     finally:
         dev.stop()
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory, secret_key: str) -> Iterator[DevStack]:
+    service_env = {
+        "NETCRON_EMULATED_DELAY_MIN": "0.05",
+        "NETCRON_EMULATED_DELAY_MAX": "0.1",
+        "NETCRON_LOG_LEVEL": "DEBUG",
+        "NETCRON_RECONCILE_INTERVAL": "2",
+    }
+    with running_stack(tmp_path_factory.mktemp("devstack"), secret_key, service_env) as dev:
+        yield dev
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

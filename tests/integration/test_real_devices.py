@@ -6,17 +6,14 @@ import json
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from netcron.config import Settings
 from netcron.dev import DevStack
-from netcron.devstack import free_port
 
-from .conftest import _print_logs
+from .conftest import running_stack
 from .test_pipeline import eventually
 
 pytestmark = pytest.mark.integration
@@ -39,24 +36,9 @@ def simulated() -> Iterator[dict[str, dict[str, Any]]]:
 
 @pytest.fixture(scope="module")
 def ssh_stack(tmp_path_factory: pytest.TempPathFactory, secret_key: str) -> Iterator[DevStack]:
-    data_dir = tmp_path_factory.mktemp("ssh-stack")
-    settings = Settings(_env_file=None, secret_key=secret_key)  # type: ignore[call-arg]
-    dev = DevStack(
-        settings=settings,
-        data_dir=data_dir,
-        api_port=free_port(None),
-        with_ui=False,
-        log_dir=data_dir / "logs",
-        service_env={"NETCRON_EXECUTOR_DRIVER": "ssh", "NETCRON_RECONCILE_INTERVAL": "0"},
-    )
-    try:
-        dev.start(timeout=120)
+    service_env = {"NETCRON_EXECUTOR_DRIVER": "ssh", "NETCRON_RECONCILE_INTERVAL": "0"}
+    with running_stack(tmp_path_factory.mktemp("ssh-stack"), secret_key, service_env) as dev:
         yield dev
-    except Exception:
-        _print_logs(Path(data_dir) / "logs")
-        raise
-    finally:
-        dev.stop()
 
 
 @pytest.fixture(scope="module")
