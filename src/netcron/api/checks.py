@@ -20,11 +20,10 @@ from netcron.api.devices import get_device
 from netcron.api.errors import ServiceUnavailable
 from netcron.api.events import emit
 from netcron.api.results import learn_host_key
-from netcron.api.specs import current_specs, lock_schedules, push_specs
+from netcron.api.specs import device_target, lock_schedules
 from netcron.db.models import Device, Schedule
 from netcron.events import Event
 from netcron.messages import CHECKS_SUBJECT, CheckRequest, CheckResult
-from netcron.platforms import HostKeyPolicy
 
 log = logging.getLogger(__name__)
 router = APIRouter(dependencies=[Depends(read_or_write)], tags=["devices"])
@@ -34,18 +33,7 @@ CHECK_MARGIN = 20.0
 
 
 def check_request(device: Device) -> CheckRequest:
-    return CheckRequest(
-        device_id=device.id,
-        platform=device.platform,
-        host=device.host,
-        port=device.port,
-        username=device.username,
-        credentials=device.credentials,
-        connect_timeout=device.connect_timeout,
-        host_key_policy=HostKeyPolicy(device.host_key_policy),
-        host_key=device.host_key,
-        session_limit=device.session_limit,
-    )
+    return CheckRequest(device_id=device.id, **device_target(device).model_dump())
 
 
 @router.post("/devices/{device_id}/check", response_model=CheckResult)
@@ -80,10 +68,8 @@ async def check_device(
     await lock_schedules(session, Schedule.device_id == device_id, for_delete=False)
     device = await get_device(session, device_id, lock=True)
     device.last_check = result.model_dump(mode="json")
-    learned = result.login == "ok" and result.host_key is not None
-    if learned and await learn_host_key(session, device_id, str(result.host_key)):
-        specs = await current_specs(session, Schedule.device_id == device_id, bump=True)
-        background.add_task(push_specs, orchestrator, specs)
+    if result.login == "ok" and result.host_key is not None:
+        await learn_host_key(session, orchestrator, background, device_id, result.host_key)
     log.info(
         "device check: %s",
         "ok" if result.ok else f"failed ({result.error_kind})",

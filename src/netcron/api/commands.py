@@ -18,14 +18,7 @@ from netcron.api.errors import NotFound
 from netcron.api.events import emit
 from netcron.api.pagination import Limit, Offset, Page
 from netcron.api.patch import not_null
-from netcron.api.specs import (
-    current_specs,
-    hold_workflows,
-    lock_schedules,
-    push_specs,
-    stop_schedules,
-    stop_workflows,
-)
+from netcron.api.specs import current_specs, lock_schedules, push_specs, stop_for_delete
 from netcron.db.models import Command, Schedule
 from netcron.events import Event
 from netcron.render import RenderError, check_value
@@ -206,18 +199,18 @@ async def delete_command(
     request: Request,
     background: BackgroundTasks,
 ) -> Response:
-    await get_command(session, device_id, command_id)
-    stopped = await stop_schedules(
-        session, orchestrator, Schedule.command_id == command_id, "command"
+    command = await get_command(session, device_id, command_id)
+
+    async def lock_command() -> None:
+        locked = await session.get(
+            Command, command_id, with_for_update=True, populate_existing=True
+        )
+        if locked is None:
+            raise NotFound("command", command_id)
+
+    await stop_for_delete(
+        session, orchestrator, Schedule.command_id == command_id, "command", lock_command
     )
-    await lock_schedules(session, Schedule.command_id == command_id)  # see delete_device
-    command = await session.get(Command, command_id, with_for_update=True, populate_existing=True)
-    if command is None:
-        raise NotFound("command", command_id)
-    ids = await lock_schedules(session, Schedule.command_id == command_id)
-    created = [schedule_id for schedule_id in ids if schedule_id not in stopped]
-    await hold_workflows(session, created)
-    await stop_workflows(orchestrator, created, "command")
     emit(background, request, _event("command.deleted", command))
     await session.delete(command)
     return Response(status_code=status.HTTP_204_NO_CONTENT, background=background)

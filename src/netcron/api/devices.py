@@ -21,14 +21,7 @@ from netcron.api.errors import Conflict, FieldInvalid, NotFound
 from netcron.api.events import emit
 from netcron.api.pagination import Limit, Offset, Page
 from netcron.api.patch import not_null
-from netcron.api.specs import (
-    current_specs,
-    hold_workflows,
-    lock_schedules,
-    push_specs,
-    stop_schedules,
-    stop_workflows,
-)
+from netcron.api.specs import current_specs, lock_schedules, push_specs, stop_for_delete
 from netcron.crypto import Credentials
 from netcron.db.models import Command, Device, Schedule
 from netcron.events import Event
@@ -274,8 +267,8 @@ async def update_device(
     await lock_schedules(session, Schedule.device_id == device_id, for_delete=False)
     device = await get_device(session, device_id, lock=True)
     given = body.model_fields_set
-    plain = {"name", "host", "port", "platform", "username", "labels", "host_key"}
-    for name in given & (plain | {"session_limit", "connect_timeout"}):
+    plain = {"name", "host", "port", "platform", "username", "labels"}
+    for name in given & (plain | {"host_key", "session_limit", "connect_timeout"}):
         setattr(device, name, getattr(body, name))
     if "host_key_policy" in given and body.host_key_policy is not None:
         device.host_key_policy = body.host_key_policy.value
@@ -316,29 +309,22 @@ async def delete_device(
     background: BackgroundTasks,
 ) -> Response:
     """Stop every schedule's workflow first: nothing may keep firing for a device that is gone."""
-    await get_device(session, device_id)
-    stopped = await stop_schedules(session, orchestrator, Schedule.device_id == device_id, "device")
-    # Rows in the order every transaction takes them: schedules, commands, device. The
-    # device's lock waits for schedules being created for it to commit; those are
-    # stopped here too.
-    await lock_schedules(session, Schedule.device_id == device_id)
-    await session.execute(
-        select(Command.id)
-        .where(Command.device_id == device_id)
-        .order_by(Command.id)
-        .with_for_update()
+    device = await get_device(session, device_id)
+
+    async def lock_device() -> None:
+        await session.execute(
+            select(Command.id)
+            .where(Command.device_id == device_id)
+            .order_by(Command.id)
+            .with_for_update()
+        )
+        locked = await session.get(Device, device_id, with_for_update=True, populate_existing=True)
+        if locked is None:
+            raise NotFound("device", device_id)
+
+    schedule_ids = await stop_for_delete(
+        session, orchestrator, Schedule.device_id == device_id, "device", lock_device
     )
-    device = await session.get(Device, device_id, with_for_update=True, populate_existing=True)
-    if device is None:
-        raise NotFound("device", device_id)
-    created = [
-        schedule_id
-        for schedule_id in await lock_schedules(session, Schedule.device_id == device_id)
-        if schedule_id not in stopped
-    ]
-    await hold_workflows(session, created)
-    await stop_workflows(orchestrator, created, "device")
-    schedule_ids = stopped + created
     await session.delete(device)
     log.info(
         "deleted device %s and %d schedule(s)",

@@ -33,6 +33,7 @@ from netcron.api.deps import OrchestratorDep, SessionDep, SettingsDep
 from netcron.api.devices import get_device
 from netcron.api.errors import FieldInvalid, NotFound
 from netcron.api.events import emit
+from netcron.api.orchestrator import Orchestrator
 from netcron.api.pagination import Limit, Offset, Page
 from netcron.api.specs import current_specs, push_specs
 from netcron.db.models import CommandResult, Device, Schedule
@@ -239,17 +240,22 @@ async def post_result(
     )
     if moved:
         emit(background, request, run_event(row))
-    if body.host_key and await learn_host_key(session, device_id, body.host_key):
-        specs = await current_specs(session, Schedule.device_id == device_id, bump=True)
-        background.add_task(push_specs, orchestrator, specs)
+    if body.host_key:
+        await learn_host_key(session, orchestrator, background, device_id, body.host_key)
     if "return=minimal" in request.headers.get("prefer", ""):
         return Response(status_code=204, background=background)
     return row
 
 
-async def learn_host_key(session: AsyncSession, device_id: uuid.UUID, fingerprint: str) -> bool:
+async def learn_host_key(
+    session: AsyncSession,
+    orchestrator: Orchestrator,
+    background: BackgroundTasks,
+    device_id: uuid.UUID,
+    fingerprint: str,
+) -> None:
     """Trust on first use: the first host key a device presents becomes the one it must
-    present from then on. True when this record taught it (its schedules need the key)."""
+    present from then on, and its schedules' next specs carry it (sent after commit)."""
     learned = await session.scalar(
         update(Device)
         .where(
@@ -260,9 +266,11 @@ async def learn_host_key(session: AsyncSession, device_id: uuid.UUID, fingerprin
         .values(host_key=fingerprint)
         .returning(Device.id)
     )
-    if learned is not None:
-        log.info("host key %s recorded on first use", fingerprint, extra={"device_id": device_id})
-    return learned is not None
+    if learned is None:
+        return
+    log.info("host key %s recorded on first use", fingerprint, extra={"device_id": device_id})
+    specs = await current_specs(session, Schedule.device_id == device_id, bump=True)
+    background.add_task(push_specs, orchestrator, specs)
 
 
 def run_event(row: CommandResult) -> Event:

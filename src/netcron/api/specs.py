@@ -8,7 +8,7 @@ the running workflow; when Temporal cannot take it, reconciliation carries it la
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from uuid import UUID
 
 from sqlalchemy import ColumnElement, func, select
@@ -36,6 +36,21 @@ def rendered_command(command: Command, params: dict[str, str]) -> str:
         raise FieldInvalid(f"params.{exc.param}", str(exc)) from None
 
 
+def device_target(device: Device) -> DeviceTarget:
+    """Where and how to reach the device, as runs and checks carry it."""
+    return DeviceTarget(
+        host=device.host,
+        port=device.port,
+        platform=device.platform,
+        username=device.username,
+        credentials=device.credentials,
+        host_key_policy=HostKeyPolicy(device.host_key_policy),
+        host_key=device.host_key,
+        session_limit=device.session_limit,
+        connect_timeout=device.connect_timeout,
+    )
+
+
 def build_spec(schedule: Schedule, device: Device, command: Command) -> RunSpec:
     """The snapshot the workflow fires from: it needs neither the api nor the database."""
     return RunSpec(
@@ -51,17 +66,7 @@ def build_spec(schedule: Schedule, device: Device, command: Command) -> RunSpec:
         starting_deadline_seconds=schedule.starting_deadline_seconds,
         retry_max_attempts=schedule.retry_max_attempts,
         retry_backoff_seconds=schedule.retry_backoff_seconds,
-        device=DeviceTarget(
-            host=device.host,
-            port=device.port,
-            platform=device.platform,
-            username=device.username,
-            credentials=device.credentials,
-            host_key_policy=HostKeyPolicy(device.host_key_policy),
-            host_key=device.host_key,
-            session_limit=device.session_limit,
-            connect_timeout=device.connect_timeout,
-        ),
+        device=device_target(device),
         command=rendered_command(command, schedule.params),
         command_timeout=command.timeout,
     )
@@ -128,6 +133,29 @@ async def stop_schedules(
     await hold_workflows(session, ids)
     await stop_workflows(orchestrator, ids, what)
     return ids
+
+
+async def stop_for_delete(
+    session: AsyncSession,
+    orchestrator: Orchestrator,
+    where: ColumnElement[bool],
+    what: str,
+    lock_parent: Callable[[], Awaitable[None]],
+) -> list[UUID]:
+    """Stop the workflows of a command's or a device's schedules, then lock the rows for
+    its delete; returns the schedules stopped.
+
+    Rows in the order every transaction takes them (see ``lock_schedules``): schedules,
+    then the parent, whose lock waits for schedules being created under it to commit.
+    Those are stopped too.
+    """
+    stopped = await stop_schedules(session, orchestrator, where, what)
+    await lock_schedules(session, where)
+    await lock_parent()
+    created = [i for i in await lock_schedules(session, where) if i not in stopped]
+    await hold_workflows(session, created)
+    await stop_workflows(orchestrator, created, what)
+    return stopped + created
 
 
 async def lock_schedules(
