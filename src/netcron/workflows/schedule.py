@@ -368,7 +368,9 @@ class ScheduleWorkflow:
             output_truncated=result.output_truncated,
             error=result.error,
             error_kind=result.error_kind,
-            host_key=result.host_key,
+            # Only a key the device has no record of yet is news to the api: sending it
+            # on every run cost the api a write per run to learn nothing.
+            host_key=result.host_key if task.host_key is None else None,
             executor_id=result.executor_id,
             command=task.command,
         )
