@@ -32,6 +32,8 @@ class Event(BaseModel):
     device_id: UUID | None = None
     command_id: UUID | None = None
     schedule_id: UUID | None = None
+    job_id: UUID | None = None
+    fire_id: UUID | None = None
     run_id: str | None = None
     data: dict[str, Any] = Field(default_factory=dict)
 
@@ -45,10 +47,16 @@ class Event(BaseModel):
         device_id: UUID | None = None,
         schedule_id: UUID | None = None,
         type_prefix: str | None = None,
+        job_id: UUID | None = None,
+        exclude_prefix: str | None = None,
     ) -> bool:
         if device_id is not None and self.device_id != device_id:
             return False
         if schedule_id is not None and self.schedule_id != schedule_id:
+            return False
+        if job_id is not None and self.job_id != job_id:
+            return False
+        if exclude_prefix and self.type.startswith(exclude_prefix):
             return False
         return not type_prefix or self.type.startswith(type_prefix)
 
@@ -59,6 +67,8 @@ class Event(BaseModel):
             for name, value in (
                 ("device", self.device_id),
                 ("schedule", self.schedule_id),
+                ("job", self.job_id),
+                ("fire", self.fire_id),
                 ("run", self.run_id),
             )
             if value

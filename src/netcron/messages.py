@@ -21,6 +21,13 @@ RESULTS_STREAM = "NETCRON_RESULTS"
 RESULTS_SUBJECT_PREFIX = "netcron.results"
 EXECUTORS_CONSUMER = "executors"
 RELAY_CONSUMER = "relay"
+#: Results of job runs: one subject per fire, read by that fire's dispatcher alone.
+FIRE_RESULTS_STREAM = "NETCRON_FIRE_RESULTS"
+FIRE_RESULTS_SUBJECT_PREFIX = "netcron.fires"
+
+
+def fire_results_subject(fire_id: UUID) -> str:
+    return f"{FIRE_RESULTS_SUBJECT_PREFIX}.{fire_id}"
 
 
 class TaskMessage(BaseModel):
@@ -28,9 +35,11 @@ class TaskMessage(BaseModel):
 
     version: Literal[1] = 1
     run_id: str
-    schedule_id: UUID
+    schedule_id: UUID | None = None
     device_id: UUID
-    command_id: UUID
+    command_id: UUID | None = None
+    job_id: UUID | None = None
+    fire_id: UUID | None = Field(None, description="Set for a job's run: where its result goes.")
     attempt: int = Field(1, ge=1)
     scheduled_at: datetime
     deadline: datetime = Field(description="Past this moment the task is not started.")
@@ -71,9 +80,11 @@ class ResultMessage(BaseModel):
 
     version: Literal[1] = 1
     run_id: str
-    schedule_id: UUID
+    schedule_id: UUID | None = None
     device_id: UUID
-    command_id: UUID
+    command_id: UUID | None = None
+    job_id: UUID | None = None
+    fire_id: UUID | None = None
     scheduled_at: datetime
     attempt: int = Field(1, ge=1)
     status: RunStatus
@@ -99,6 +110,8 @@ class ResultMessage(BaseModel):
                 "schedule_id": task.schedule_id,
                 "device_id": task.device_id,
                 "command_id": task.command_id,
+                "job_id": task.job_id,
+                "fire_id": task.fire_id,
                 "scheduled_at": task.scheduled_at,
                 "attempt": task.attempt,
                 "status": status,
@@ -109,6 +122,8 @@ class ResultMessage(BaseModel):
 
     @property
     def subject(self) -> str:
+        if self.fire_id is not None:
+            return fire_results_subject(self.fire_id)
         return f"{RESULTS_SUBJECT_PREFIX}.{self.schedule_id}"
 
     @property

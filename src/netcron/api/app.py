@@ -12,7 +12,18 @@ import uvicorn
 from fastapi import FastAPI
 
 from netcron import __version__
-from netcron.api import checks, codec, commands, devices, events, health, results, schedules
+from netcron.api import (
+    checks,
+    codec,
+    commands,
+    devices,
+    events,
+    fires,
+    health,
+    jobs,
+    results,
+    schedules,
+)
 from netcron.api.codec import CodecCors
 from netcron.api.docs import install_docs
 from netcron.api.errors import document_problems, install_error_handlers
@@ -78,8 +89,20 @@ def create_app(
     # A run's output may be output_max_bytes, and JSON escaping can double it.
     app.add_middleware(BodyLimit, limit=2 * settings.output_max_bytes + 65_536)
     app.add_middleware(CodecCors, origins=settings.codec_origin_list())
-    for module in (health, devices, checks, commands, schedules, results, events, codec):
+    for module in (
+        health,
+        devices,
+        checks,
+        commands,
+        schedules,
+        jobs,
+        fires,
+        results,
+        events,
+        codec,
+    ):
         app.include_router(module.router)
+    app.include_router(fires.internal)
     return app
 
 

@@ -9,9 +9,16 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, BackgroundTasks, Depends, Request, Response, status
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
-from sqlalchemy import func, select
+from fastapi import APIRouter, BackgroundTasks, Depends, Query, Request, Response, status
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    field_validator,
+)
+from sqlalchemy import ColumnElement, func, select, true
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -25,6 +32,7 @@ from netcron.api.specs import current_specs, lock_schedules, push_specs, stop_fo
 from netcron.crypto import Credentials
 from netcron.db.models import Command, Device, Schedule
 from netcron.events import Event
+from netcron.fleet.selector import Target, parse_label_filters
 from netcron.platforms import PLATFORMS, HostKeyPolicy
 
 log = logging.getLogger(__name__)
@@ -234,11 +242,25 @@ async def create_device(
 
 @router.get("", response_model=Page[DeviceRead])
 async def list_devices(
-    session: SessionDep, limit: Limit = 50, offset: Offset = 0
+    session: SessionDep,
+    limit: Limit = 50,
+    offset: Offset = 0,
+    label: list[str] = Query(
+        [],
+        max_length=32,
+        description="`key:value`; every key must match, a repeated key matches any value "
+        "(`label=site:ams1&label=role:core`), as a job's target does.",
+    ),
 ) -> Page[DeviceRead]:
-    total = await session.scalar(select(func.count()).select_from(Device)) or 0
+    where: ColumnElement[bool] = true()
+    if label:
+        try:
+            where = Target(labels=parse_label_filters(label)).condition()
+        except (ValueError, ValidationError) as exc:
+            raise FieldInvalid("label", str(exc).splitlines()[0]) from None
+    total = await session.scalar(select(func.count()).select_from(Device).where(where)) or 0
     rows = await session.scalars(
-        select(Device).order_by(Device.name, Device.id).limit(limit).offset(offset)
+        select(Device).where(where).order_by(Device.name, Device.id).limit(limit).offset(offset)
     )
     return Page(
         items=[DeviceRead.model_validate(row) for row in rows],

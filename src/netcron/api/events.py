@@ -69,6 +69,21 @@ async def publish_event(request_or_app: Any, event: Event) -> None:
         log.warning("event %s not published: %s", event.type, exc)
 
 
+#: Events of one batch published at once (a fire's runs are recorded in batches).
+PUBLISH_AT_ONCE = 64
+
+
+async def publish_events(request_or_app: Any, events: list[Event]) -> None:
+    """Publish a batch of events, a bounded number at a time, in order of their start."""
+    gate = asyncio.Semaphore(PUBLISH_AT_ONCE)
+
+    async def one(event: Event) -> None:
+        async with gate:
+            await publish_event(request_or_app, event)
+
+    await asyncio.gather(*(one(event) for event in events))
+
+
 def emit(background: BackgroundTasks, request: Request, event: Event) -> None:
     """Publish after the response, so after the request's transaction committed."""
     background.add_task(publish_event, request.app, event)
@@ -85,6 +100,8 @@ class Feed:
         device_id: uuid.UUID | None,
         schedule_id: uuid.UUID | None,
         type_prefix: str | None,
+        job_id: uuid.UUID | None = None,
+        exclude_prefix: str | None = None,
     ) -> None:
         self.nc = nc
         self.since = since
@@ -92,6 +109,8 @@ class Feed:
             "device_id": device_id,
             "schedule_id": schedule_id,
             "type_prefix": type_prefix,
+            "job_id": job_id,
+            "exclude_prefix": exclude_prefix,
         }
         self.queue: asyncio.Queue[Event] = asyncio.Queue(CLIENT_BUFFER)
         self.overflowed = False
@@ -159,6 +178,15 @@ FilterSchedule = Annotated[uuid.UUID | None, Query(description="Only this schedu
 FilterType = Annotated[
     str | None, Query(alias="type", max_length=64, description="Type prefix, e.g. run.")
 ]
+FilterJob = Annotated[uuid.UUID | None, Query(description="Only this job's events.")]
+FilterExclude = Annotated[
+    str | None,
+    Query(
+        alias="exclude_type",
+        max_length=64,
+        description="Leave out types with this prefix, e.g. run. (a fleet's per-device runs).",
+    ),
+]
 
 
 @router.get(
@@ -172,6 +200,8 @@ async def events_sse(
     device_id: FilterDevice = None,
     schedule_id: FilterSchedule = None,
     type_prefix: FilterType = None,
+    job_id: FilterJob = None,
+    exclude_prefix: FilterExclude = None,
 ) -> StreamingResponse:
     """Server-Sent Events; reconnect with ``Last-Event-ID`` to replay what was missed."""
     last = request.headers.get("last-event-id")
@@ -180,7 +210,13 @@ async def events_sse(
 
     async def stream() -> AsyncIterator[str]:
         async with Feed(
-            nc, since=since, device_id=device_id, schedule_id=schedule_id, type_prefix=type_prefix
+            nc,
+            since=since,
+            device_id=device_id,
+            schedule_id=schedule_id,
+            type_prefix=type_prefix,
+            job_id=job_id,
+            exclude_prefix=exclude_prefix,
         ) as feed:
             if feed.gap:
                 yield _notice("stream.gap", "some events are beyond the replay window")
@@ -206,6 +242,8 @@ async def events_ws(
     device_id: FilterDevice = None,
     schedule_id: FilterSchedule = None,
     type_prefix: FilterType = None,
+    job_id: FilterJob = None,
+    exclude_prefix: FilterExclude = None,
     since: Annotated[int | None, Query(ge=0)] = None,
 ) -> None:
     """The same events over a WebSocket; ``?since=<event id>`` replays what was missed."""
@@ -225,7 +263,13 @@ async def events_ws(
         await websocket.close(code=1011, reason="the event stream is unavailable")
         return
     async with Feed(
-        nc, since=since, device_id=device_id, schedule_id=schedule_id, type_prefix=type_prefix
+        nc,
+        since=since,
+        device_id=device_id,
+        schedule_id=schedule_id,
+        type_prefix=type_prefix,
+        job_id=job_id,
+        exclude_prefix=exclude_prefix,
     ) as feed:
         try:
             if feed.gap:

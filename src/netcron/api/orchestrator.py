@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Protocol, TypeVar
 from uuid import UUID
 
+from pydantic import BaseModel
 from temporalio.api.enums.v1 import WorkflowExecutionStatus
 from temporalio.api.workflow.v1 import WorkflowExecutionInfo
 from temporalio.api.workflowservice.v1 import ListWorkflowExecutionsRequest
@@ -28,6 +29,13 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from netcron.codec import data_converter
 from netcron.config import Settings
+from netcron.jobspec import (
+    JOB_WORKFLOW_NAME,
+    FireRequest,
+    JobInput,
+    JobSpec,
+    job_workflow_id_for,
+)
 from netcron.runspec import (
     MEMO_SPEC_VERSION,
     SIGNAL_UPDATE,
@@ -81,6 +89,14 @@ class RunningWorkflow:
 class Orchestrator(Protocol):
     async def start(self, schedule: ScheduleInput) -> str: ...
 
+    async def start_job(self, job: JobInput) -> str: ...
+
+    async def update_job(self, spec: JobSpec) -> int | None: ...
+
+    async def stop_job(self, job_id: UUID) -> None: ...
+
+    async def trigger_job(self, fire: FireRequest) -> None: ...
+
     async def update(self, spec: RunSpec) -> int | None: ...
 
     async def stop(self, schedule_id: UUID) -> None: ...
@@ -116,15 +132,24 @@ class TemporalOrchestrator:
 
     async def start(self, schedule: ScheduleInput) -> str:
         workflow_id = workflow_id_for(schedule.spec.schedule_id)
+        await self._start(WORKFLOW_NAME, schedule, workflow_id, schedule.spec.version)
+        return workflow_id
+
+    async def start_job(self, job: JobInput) -> str:
+        workflow_id = job_workflow_id_for(job.spec.job_id)
+        await self._start(JOB_WORKFLOW_NAME, job, workflow_id, job.spec.version)
+        return workflow_id
+
+    async def _start(self, name: str, arg: BaseModel, workflow_id: str, version: int) -> None:
         try:
             async with _within(RPC_TIMEOUT):
                 await self.client.start_workflow(
-                    WORKFLOW_NAME,
-                    schedule,
+                    name,
+                    arg,
                     id=workflow_id,
                     task_queue=self.task_queue,
                     id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-                    memo={MEMO_SPEC_VERSION: schedule.spec.version},
+                    memo={MEMO_SPEC_VERSION: version},
                     rpc_timeout=RPC_TIMEOUT,
                 )
         except RPCError as exc:
@@ -134,7 +159,6 @@ class TemporalOrchestrator:
         except Exception as exc:
             raise OrchestratorUnavailable(f"Temporal is unreachable: {exc}") from exc
         log.info("started workflow", extra={"workflow_id": workflow_id})
-        return workflow_id
 
     async def update(self, spec: RunSpec) -> int | None:
         """Hand the workflow a newer spec and wait until it holds it; returns the version
@@ -144,7 +168,14 @@ class TemporalOrchestrator:
         is still being published. When no worker takes it in time, the spec goes as a
         signal instead: durable, and applied before the workflow's next fire.
         """
-        handle = self.client.get_workflow_handle(workflow_id_for(spec.schedule_id))
+        return await self._hand_over(workflow_id_for(spec.schedule_id), spec, spec.version)
+
+    async def update_job(self, spec: JobSpec) -> int | None:
+        """As :meth:`update`, for a job's workflow."""
+        return await self._hand_over(job_workflow_id_for(spec.job_id), spec, spec.version)
+
+    async def _hand_over(self, workflow_id: str, spec: BaseModel, version: int) -> int | None:
+        handle = self.client.get_workflow_handle(workflow_id)
         try:
             async with _within(HANDOFF_TIMEOUT):
                 before: int = await handle.execute_update(
@@ -154,7 +185,7 @@ class TemporalOrchestrator:
         except (WorkflowUpdateRPCTimeoutOrCancelledError, TimeoutError):
             log.warning(
                 "no worker took spec v%d in time; sent it as a signal",
-                spec.version,
+                version,
                 extra={"workflow_id": handle.id},
             )
         except WorkflowUpdateFailedError as exc:
@@ -180,13 +211,20 @@ class TemporalOrchestrator:
         has finished and nothing more can be published; then termination, which also
         ends a workflow whose worker did not answer in time.
         """
-        handle = self.client.get_workflow_handle(workflow_id_for(schedule_id))
+        await self._stop(workflow_id_for(schedule_id), "schedule deleted")
+
+    async def stop_job(self, job_id: UUID) -> None:
+        """As :meth:`stop`; termination also cancels the fires the job's workflow drives."""
+        await self._stop(job_workflow_id_for(job_id), "job deleted")
+
+    async def _stop(self, workflow_id: str, reason: str) -> None:
+        handle = self.client.get_workflow_handle(workflow_id)
         with contextlib.suppress(Exception):
             async with _within(HANDOFF_TIMEOUT):
                 await handle.execute_update(UPDATE_STOP, rpc_timeout=HANDOFF_TIMEOUT)
         try:
             async with _within(RPC_TIMEOUT):
-                await handle.terminate(reason="schedule deleted", rpc_timeout=RPC_TIMEOUT)
+                await handle.terminate(reason=reason, rpc_timeout=RPC_TIMEOUT)
         except RPCError as exc:
             if exc.status == RPCStatusCode.NOT_FOUND:
                 return
@@ -211,11 +249,19 @@ class TemporalOrchestrator:
 
     async def trigger(self, schedule_id: UUID) -> str:
         """Run now through the workflow's ``trigger`` update; returns the new run id."""
-        handle = self.client.get_workflow_handle(workflow_id_for(schedule_id))
+        run_id: str = await self._trigger(workflow_id_for(schedule_id))
+        return run_id
+
+    async def trigger_job(self, fire: FireRequest) -> None:
+        """Fire the job now (the fire's row exists already: the api opened it)."""
+        await self._trigger(job_workflow_id_for(fire.job_id), fire)
+
+    async def _trigger(self, workflow_id: str, *args: BaseModel) -> str:
+        handle = self.client.get_workflow_handle(workflow_id)
         try:
             async with _within(RPC_TIMEOUT):
-                run_id: str = await handle.execute_update(
-                    UPDATE_TRIGGER, result_type=str, rpc_timeout=RPC_TIMEOUT
+                answer: str = await handle.execute_update(
+                    UPDATE_TRIGGER, args=list(args), result_type=str, rpc_timeout=RPC_TIMEOUT
                 )
         except WorkflowUpdateFailedError as exc:
             raise WorkflowGone(f"{handle.id} refused the run: {exc.cause or exc}") from exc
@@ -225,7 +271,7 @@ class TemporalOrchestrator:
             raise OrchestratorUnavailable(f"cannot reach {handle.id}: {exc}") from exc
         except Exception as exc:
             raise OrchestratorUnavailable(f"cannot reach {handle.id}: {exc}") from exc
-        return run_id
+        return answer
 
     async def inventory(self) -> dict[UUID, RunningWorkflow]:
         """Every running schedule workflow with its spec version: one visibility listing
@@ -312,6 +358,8 @@ class InMemoryOrchestrator:
         self.updated: list[RunSpec] = []
         self.stopped: list[UUID] = []
         self.triggered: list[UUID] = []
+        self.jobs: dict[UUID, JobSpec] = {}
+        self.fires: list[FireRequest] = []
 
     def _check(self) -> None:
         if not self.available:
@@ -348,6 +396,31 @@ class InMemoryOrchestrator:
             raise WorkflowGone(f"schedule-{schedule_id} is not running")
         self.triggered.append(schedule_id)
         return f"{schedule_id}:0:manual-{len(self.triggered)}"
+
+    async def start_job(self, job: JobInput) -> str:
+        self._check()
+        self.jobs[job.spec.job_id] = job.spec
+        return job_workflow_id_for(job.spec.job_id)
+
+    async def update_job(self, spec: JobSpec) -> int | None:
+        self._check()
+        if spec.job_id not in self.jobs:
+            raise WorkflowGone(f"job-{spec.job_id} is not running")
+        before = self.jobs[spec.job_id].version
+        if spec.version >= before:
+            self.jobs[spec.job_id] = spec
+        return before
+
+    async def stop_job(self, job_id: UUID) -> None:
+        self._check()
+        self.stopped.append(job_id)
+        self.jobs.pop(job_id, None)
+
+    async def trigger_job(self, fire: FireRequest) -> None:
+        self._check()
+        if fire.job_id not in self.jobs:
+            raise WorkflowGone(f"job-{fire.job_id} is not running")
+        self.fires.append(fire)
 
     async def inventory(self) -> dict[UUID, RunningWorkflow]:
         self._check()

@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Annotated, cast
 
 from fastapi import APIRouter, BackgroundTasks, Depends, Path, Query, Request, Response
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import (
     DateTime,
     Integer,
@@ -65,9 +65,11 @@ class ResultRead(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
     run_id: str
-    schedule_id: uuid.UUID
+    schedule_id: uuid.UUID | None = Field(description="The schedule's run; null for a job's.")
     device_id: uuid.UUID
-    command_id: uuid.UUID
+    command_id: uuid.UUID | None
+    job_id: uuid.UUID | None = Field(description="The job's run; null for a schedule's.")
+    fire_id: uuid.UUID | None
     status: RunStatus
     scheduled_at: datetime
     started_at: datetime | None
@@ -283,6 +285,8 @@ def run_event(row: CommandResult) -> Event:
         device_id=row.device_id,
         command_id=row.command_id,
         schedule_id=row.schedule_id,
+        job_id=row.job_id,
+        fire_id=row.fire_id,
         run_id=row.run_id,
         data={
             "status": row.status,
@@ -303,6 +307,8 @@ async def list_results(
     offset: Offset = 0,
     schedule_id: uuid.UUID | None = Query(None, description="Only this schedule's runs."),
     command_id: uuid.UUID | None = Query(None, description="Only this command's runs."),
+    job_id: uuid.UUID | None = Query(None, description="Only this job's runs."),
+    fire_id: uuid.UUID | None = Query(None, description="Only this fire's run."),
     status: RunStatus | None = Query(None, description="Only runs in this status."),
     error_kind: ErrorKind | None = Query(None, description="Only runs that failed this way."),
     since: datetime | None = Query(None, description="Scheduled at or after (ISO 8601)."),
@@ -318,6 +324,10 @@ async def list_results(
         conditions.append(CommandResult.schedule_id == schedule_id)
     if command_id is not None:
         conditions.append(CommandResult.command_id == command_id)
+    if job_id is not None:
+        conditions.append(CommandResult.job_id == job_id)
+    if fire_id is not None:
+        conditions.append(CommandResult.fire_id == fire_id)
     if status is not None:
         conditions.append(CommandResult.status == status.value)
     if error_kind is not None:

@@ -198,7 +198,7 @@ async def last_runs(session: AsyncSession, ids: list[uuid.UUID]) -> dict[uuid.UU
         .order_by(CommandResult.schedule_id, CommandResult.scheduled_at.desc())
         .ext(distinct_on(CommandResult.schedule_id))
     )
-    return {row.schedule_id: row for row in rows}
+    return {row.schedule_id: row for row in rows if row.schedule_id is not None}
 
 
 async def read_one(session: AsyncSession, schedule: Schedule) -> ScheduleRead:

@@ -20,6 +20,8 @@ from pydantic import BaseModel
 
 from netcron.messages import (
     EXECUTORS_CONSUMER,
+    FIRE_RESULTS_STREAM,
+    FIRE_RESULTS_SUBJECT_PREFIX,
     RELAY_CONSUMER,
     RESULTS_STREAM,
     RESULTS_SUBJECT_PREFIX,
@@ -40,19 +42,26 @@ RESULT_ACK_WAIT = 30.0
 RESULT_MAX_DELIVER = 50
 
 
-def _stream(name: str, prefix: str) -> StreamConfig:
+#: A job run's result waits this long at most for its fire's dispatcher.
+FIRE_RESULTS_MAX_AGE = 86_400.0
+
+
+def _stream(name: str, prefix: str, max_age: float | None = None) -> StreamConfig:
     return StreamConfig(
         name=name,
         subjects=[f"{prefix}.>"],
         retention=RetentionPolicy.WORK_QUEUE,
         storage=StorageType.FILE,
         duplicate_window=DUPLICATE_WINDOW,
+        max_age=max_age,
     )
 
 
 STREAMS = (
     _stream(TASKS_STREAM, TASKS_SUBJECT_PREFIX),
     _stream(RESULTS_STREAM, RESULTS_SUBJECT_PREFIX),
+    # One subject per fire, each read by its fire's own consumer (``workflows/fire.py``).
+    _stream(FIRE_RESULTS_STREAM, FIRE_RESULTS_SUBJECT_PREFIX, FIRE_RESULTS_MAX_AGE),
 )
 
 CONSUMERS = {
@@ -96,7 +105,7 @@ async def connect_nats(url: str, name: str, timeout: float = 0) -> NatsClient:
 
 
 async def ensure_streams(js: JetStreamContext) -> None:
-    """Declare both streams and both durable consumers; safe to run from every replica."""
+    """Declare the streams and the shared durable consumers; safe from every replica."""
     for config in STREAMS:
         assert config.name is not None
         try:

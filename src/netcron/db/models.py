@@ -1,4 +1,4 @@
-"""The tables: devices, commands, schedules and command_results (the runs)."""
+"""The tables: devices, commands, schedules, jobs, job_fires and command_results (the runs)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     Boolean,
+    CheckConstraint,
     DateTime,
     Float,
     ForeignKey,
@@ -16,7 +17,9 @@ from sqlalchemy import (
     Integer,
     String,
     Text,
+    false,
     func,
+    true,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -113,8 +116,58 @@ class Schedule(Timestamped, Base):
     workflow_id: Mapped[str] = mapped_column(String(128), nullable=False)
 
 
+class Job(Timestamped, Base):
+    """One command on every device a label selector matches; each has one JobWorkflow."""
+
+    __tablename__ = "jobs"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    name: Mapped[str] = mapped_column(String(128), unique=True, nullable=False)
+    command: Mapped[str] = mapped_column(Text, nullable=False)
+    params: Mapped[dict[str, Any]] = mapped_column(
+        JsonDict, nullable=False, default=dict, server_default="{}"
+    )
+    target: Mapped[dict[str, Any]] = mapped_column(JsonDict, nullable=False)
+    cron: Mapped[str] = mapped_column(String(128), nullable=False)
+    timezone: Mapped[str] = mapped_column(String(64), nullable=False, server_default="UTC")
+    is_active: Mapped[bool] = mapped_column(Boolean, nullable=False, server_default=true())
+    ttl_seconds: Mapped[int] = mapped_column(Integer, nullable=False, server_default="300")
+    overlap: Mapped[str] = mapped_column(String(16), nullable=False, server_default="skip")
+    starting_deadline_seconds: Mapped[int] = mapped_column(
+        Integer, nullable=False, server_default="60"
+    )
+    retry_max_attempts: Mapped[int] = mapped_column(Integer, nullable=False, server_default="1")
+    retry_backoff_seconds: Mapped[float] = mapped_column(Float, nullable=False, server_default="10")
+    timeout: Mapped[float] = mapped_column(Float, nullable=False, server_default="30")
+    max_in_flight: Mapped[int] = mapped_column(Integer, nullable=False, server_default="100")
+    per_label: Mapped[dict[str, Any]] = mapped_column(
+        JsonDict, nullable=False, default=dict, server_default="{}"
+    )
+    spec_version: Mapped[int] = mapped_column(Integer, nullable=False, server_default="1")
+    workflow_id: Mapped[str] = mapped_column(String(128), nullable=False)
+
+
+class JobFire(Timestamped, Base):
+    """One fire of a job: a run per device its selector matched at that moment."""
+
+    __tablename__ = "job_fires"
+    __table_args__ = (Index("ix_job_fires_job_scheduled", "job_id", "scheduled_at"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    job_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("jobs.id", ondelete="CASCADE"), nullable=False
+    )
+    scheduled_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    manual: Mapped[bool] = mapped_column(Boolean, nullable=False, server_default=false())
+    missed: Mapped[bool] = mapped_column(Boolean, nullable=False, server_default=false())
+    total: Mapped[int] = mapped_column(Integer, nullable=False, server_default="0")
+
+
 class CommandResult(Timestamped, Base):
-    """One run of a schedule; ``run_id`` is deterministic, so writes are upserts."""
+    """One run of a schedule, or of a job on one device; ``run_id`` is deterministic, so
+    writes are upserts."""
 
     __tablename__ = "command_results"
     #: The update that records a run returns its new ``updated_at`` (RETURNING), rather
@@ -124,18 +177,29 @@ class CommandResult(Timestamped, Base):
         Index("ix_command_results_device_scheduled", "device_id", "scheduled_at"),
         Index("ix_command_results_schedule_scheduled", "schedule_id", "scheduled_at"),
         Index("ix_command_results_command_scheduled", "command_id", "scheduled_at"),
+        Index("ix_command_results_fire_status", "fire_id", "status"),
+        Index("ix_command_results_job_device_scheduled", "job_id", "device_id", "scheduled_at"),
+        CheckConstraint(
+            "(schedule_id IS NOT NULL AND command_id IS NOT NULL) OR "
+            "(job_id IS NOT NULL AND fire_id IS NOT NULL)",
+            name="ck_command_results_owner",
+        ),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
     run_id: Mapped[str] = mapped_column(String(200), unique=True, nullable=False)
-    schedule_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("schedules.id", ondelete="CASCADE"), nullable=False
+    schedule_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("schedules.id", ondelete="CASCADE")
     )
     device_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("devices.id", ondelete="CASCADE"), nullable=False
     )
-    command_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("commands.id", ondelete="CASCADE"), nullable=False
+    command_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("commands.id", ondelete="CASCADE")
+    )
+    job_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"))
+    fire_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("job_fires.id", ondelete="CASCADE")
     )
     scheduled_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

@@ -99,6 +99,8 @@ class ResultsRelay:
         await message.ack()
 
     async def _signal(self, result: ResultMessage) -> None:
+        if result.schedule_id is None:
+            raise _Gone("a job run's result on the schedules' subject")
         handle = self.temporal.get_workflow_handle(workflow_id_for(result.schedule_id))
         try:
             await handle.signal(SIGNAL_RESULT, result)

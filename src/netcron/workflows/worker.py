@@ -1,4 +1,4 @@
-"""`netcron worker`: the Temporal worker (schedule workflows) and the results relay."""
+"""`netcron worker`: the Temporal worker (schedules, jobs and their fires) and the results relay."""
 
 from __future__ import annotations
 
@@ -14,6 +14,8 @@ from netcron.config import Settings
 from netcron.shutdown import stop_event
 from netcron.temporal_client import connect_temporal
 from netcron.workflows.activities import ScheduleActivities
+from netcron.workflows.fire import FireActivities
+from netcron.workflows.job import JobWorkflow
 from netcron.workflows.relay import ResultsRelay
 from netcron.workflows.schedule import ScheduleWorkflow
 
@@ -45,11 +47,12 @@ async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> N
     headers = {"X-API-Key": key} if key else {}
     async with httpx.AsyncClient(base_url=settings.api_url, timeout=10, headers=headers) as api:
         activities = ScheduleActivities(js, api)
+        fires = FireActivities(js, api)
         worker = Worker(
             temporal,
             task_queue=settings.temporal_task_queue,
-            workflows=[ScheduleWorkflow],
-            activities=[activities.publish_task, activities.record_run],
+            workflows=[ScheduleWorkflow, JobWorkflow],
+            activities=[activities.publish_task, activities.record_run, fires.run_fire],
             max_concurrent_local_activities=256,
             sticky_queue_schedule_to_start_timeout=STICKY_TIMEOUT,
             workflow_runner=UnsandboxedWorkflowRunner(),
