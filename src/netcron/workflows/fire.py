@@ -86,6 +86,8 @@ class Fire:
     api: httpx.AsyncClient
     request: FireRequest
     heartbeat: Callable[..., None] = lambda *details: None
+    grace: float = DEADLINE_GRACE
+    plan: FirePlan = field(init=False)
     caps: FireCaps = field(init=False)
     runs: dict[str, _Run] = field(default_factory=dict)
     retries: list[tuple[float, str]] = field(default_factory=list)
@@ -97,8 +99,7 @@ class Fire:
         return str(self.request.fire_id)
 
     async def drive(self) -> FireSummary:
-        plan = await self._call("", self.request, FirePlan)
-        self.plan = plan
+        self.plan = plan = await self._call("", self.request, FirePlan)
         self.caps = FireCaps(plan.max_in_flight, plan.per_label)
         now = time.monotonic()
         for run in plan.runs:
@@ -107,18 +108,21 @@ class Fire:
                 self.caps.add(run.run_id, run.groups)
             else:
                 self.caps.started(run.run_id, run.groups)
-                self.runs[run.run_id].deadline = now + plan.ttl_seconds + DEADLINE_GRACE
+                self.runs[run.run_id].deadline = now + plan.ttl_seconds + self.grace
         subscription = await self._subscribe() if plan.runs else None
         try:
-            while self.caps.in_flight or self.caps.waiting or self.retries:
+            while self._unfinished():
                 self.heartbeat(len(self.caps.in_flight), self.caps.waiting)
                 await self._dispatch()
-                if subscription is not None:
+                if subscription is not None and self.caps.in_flight:
                     await self._collect(subscription)
+                elif self.retries and not self.caps.waiting:
+                    await asyncio.sleep(
+                        max(min(at for at, _ in self.retries) - time.monotonic(), 0)
+                    )
                 self._expire()
                 self._retry_due()
                 await self._flush()
-            await self._flush()
             summary = await self._call("/finish", None, FireSummary)
         finally:
             if subscription is not None:
@@ -127,6 +131,12 @@ class Fire:
         with contextlib.suppress(Exception):
             await self.js.delete_consumer(FIRE_RESULTS_STREAM, self._consumer_name)
         return summary
+
+    def _unfinished(self) -> bool:
+        """Runs to start or to hear from, or results not recorded yet."""
+        return bool(
+            self.caps.in_flight or self.caps.waiting or self.retries or self.pending_records
+        )
 
     @property
     def _consumer_name(self) -> str:
@@ -163,7 +173,7 @@ class Fire:
         wall = datetime.now(UTC)
         for run_id, deadline in answer.published.items():
             left = (deadline - wall).total_seconds()
-            self.runs[run_id].deadline = now + left + DEADLINE_GRACE
+            self.runs[run_id].deadline = now + left + self.grace
         for run_id in answer.gone + answer.done:
             self._forget(run_id)
 
