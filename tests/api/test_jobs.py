@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 import pytest
+from fastapi import FastAPI
 
 from netcron.api.orchestrator import InMemoryOrchestrator
+from netcron.api.reconcile import reconcile_jobs
 from tests.api.conftest import WORKER_KEY
 
 JOB: dict[str, Any] = {
@@ -222,3 +224,23 @@ async def test_a_device_still_running_the_job_is_skipped_by_the_next_fire(
     assert again["total"] == 2 and again["runs"] == second["runs"]
     finished = await client.post(f"/internal/fires/{first['fire_id']}/finish", headers=worker)
     assert finished.json()["counts"] == {"succeeded": 1, "timed_out": 1}
+
+
+async def test_reconciliation_restarts_updates_and_stops_job_workflows(
+    app: FastAPI, client: httpx.AsyncClient, orchestrator: InMemoryOrchestrator
+) -> None:
+    lost = uuid.UUID((await client.post("/jobs", json=JOB)).json()["id"])
+    behind = uuid.UUID((await client.post("/jobs", json=JOB | {"name": "b"})).json()["id"])
+    fine = uuid.UUID((await client.post("/jobs", json=JOB | {"name": "c"})).json()["id"])
+    orphan = uuid.uuid4()
+    del orchestrator.jobs[lost]
+    await client.patch(f"/jobs/{behind}", json={"cron": "5 5 * * *"})
+    orchestrator.jobs[behind] = orchestrator.jobs[behind].model_copy(update={"version": 1})
+    orchestrator.jobs[orphan] = orchestrator.jobs[fine].model_copy(update={"job_id": orphan})
+
+    repairs = await reconcile_jobs(app.state.sessionmaker, orchestrator, orphan_grace=timedelta(0))
+    assert (repairs.started, repairs.updated, repairs.stopped) == ([lost], [behind], [orphan])
+    assert orchestrator.jobs[behind].version == 2 and orchestrator.jobs[behind].cron == "5 5 * * *"
+    assert set(orchestrator.jobs) == {lost, behind, fine}
+    again = await reconcile_jobs(app.state.sessionmaker, orchestrator, orphan_grace=timedelta(0))
+    assert again.suspects == 0

@@ -7,6 +7,7 @@ stub that records the requests and finishes when the test lets it.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -84,7 +85,7 @@ async def test_each_cron_time_is_one_fire_with_its_own_deterministic_id(jobs: Jo
     await until(lambda: len(jobs.stub.requests) >= 3)
     times = [request.scheduled_at for request in jobs.stub.requests[:3]]
     assert all(at.minute % 10 == 0 and at.second == 0 for at in times)
-    assert [b - a for a, b in zip(times, times[1:], strict=False)] == [timedelta(minutes=10)] * 2
+    assert [b - a for a, b in itertools.pairwise(times)] == [timedelta(minutes=10)] * 2
     for request in jobs.stub.requests:
         assert request.fire_id == fire_id_for(JOB_ID, request.scheduled_at)
         assert request.devices is None and not request.manual

@@ -23,11 +23,12 @@ from netcron.api.orchestrator import Orchestrator, OrchestratorUnavailable, Work
 from netcron.api.pagination import Limit, Offset, Page
 from netcron.api.patch import not_null
 from netcron.api.schedules import _cron, _timezone
+from netcron.api.specs import job_spec
 from netcron.cron import next_fire_times
 from netcron.db.models import Device, Job, JobFire
 from netcron.events import Event
 from netcron.fleet.selector import LabelKey, Target
-from netcron.jobspec import FireRequest, JobInput, JobSpec, job_workflow_id_for
+from netcron.jobspec import FireRequest, JobInput, job_workflow_id_for
 
 log = logging.getLogger(__name__)
 router = APIRouter(dependencies=[Depends(read_or_write)], prefix="/jobs", tags=["jobs"])
@@ -151,17 +152,6 @@ class JobRead(BaseModel):
     last_fire: FireRead | None
     created_at: datetime
     updated_at: datetime
-
-
-def job_spec(job: Job) -> JobSpec:
-    return JobSpec(
-        version=job.spec_version,
-        job_id=job.id,
-        cron=job.cron,
-        timezone=job.timezone,
-        is_active=job.is_active,
-        starting_deadline_seconds=job.starting_deadline_seconds,
-    )
 
 
 async def to_read(session: AsyncSession, job: Job) -> JobRead:

@@ -107,6 +107,8 @@ class Orchestrator(Protocol):
 
     async def inventory(self) -> dict[UUID, RunningWorkflow]: ...
 
+    async def job_inventory(self) -> dict[UUID, RunningWorkflow]: ...
+
     async def ready(self) -> bool: ...
 
     async def close(self) -> None: ...
@@ -281,7 +283,14 @@ class TemporalOrchestrator:
         builds a full execution object and decodes each memo on its own, which cost 40 %
         more than the listing itself.
         """
-        query = f"WorkflowType = '{WORKFLOW_NAME}' AND ExecutionStatus = 'Running'"
+        return await self._inventory(WORKFLOW_NAME, "schedule-")
+
+    async def job_inventory(self) -> dict[UUID, RunningWorkflow]:
+        """Every running job workflow with its spec version, listed as schedules are."""
+        return await self._inventory(JOB_WORKFLOW_NAME, "job-")
+
+    async def _inventory(self, name: str, prefix: str) -> dict[UUID, RunningWorkflow]:
+        query = f"WorkflowType = '{name}' AND ExecutionStatus = 'Running'"
         found: dict[UUID, RunningWorkflow] = {}
         token = b""
         try:
@@ -296,7 +305,7 @@ class TemporalOrchestrator:
                     retry=True,
                     timeout=LISTING_TIMEOUT,
                 )
-                found.update(await self._running(page.executions))
+                found.update(await self._running(page.executions, prefix))
                 token = page.next_page_token
                 if not token:
                     return found
@@ -304,13 +313,13 @@ class TemporalOrchestrator:
             raise OrchestratorUnavailable(str(exc)) from exc
 
     async def _running(
-        self, executions: Sequence[WorkflowExecutionInfo]
+        self, executions: Sequence[WorkflowExecutionInfo], prefix: str
     ) -> dict[UUID, RunningWorkflow]:
         ids: list[UUID] = []
         kept: list[WorkflowExecutionInfo] = []
         for info in executions:
             with contextlib.suppress(ValueError):
-                ids.append(UUID(info.execution.workflow_id.removeprefix("schedule-")))
+                ids.append(UUID(info.execution.workflow_id.removeprefix(prefix)))
                 kept.append(info)
         memos = [info.memo.fields.get(MEMO_SPEC_VERSION) for info in kept]
         known = [payload for payload in memos if payload is not None]
@@ -427,6 +436,13 @@ class InMemoryOrchestrator:
         return {
             schedule_id: RunningWorkflow(spec.version, datetime.min.replace(tzinfo=UTC))
             for schedule_id, spec in self.running.items()
+        }
+
+    async def job_inventory(self) -> dict[UUID, RunningWorkflow]:
+        self._check()
+        return {
+            job_id: RunningWorkflow(spec.version, datetime.min.replace(tzinfo=UTC))
+            for job_id, spec in self.jobs.items()
         }
 
     async def ready(self) -> bool:

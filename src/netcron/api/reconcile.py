@@ -31,8 +31,9 @@ from netcron.api.orchestrator import (
     WorkflowGone,
     for_each,
 )
-from netcron.api.specs import current_specs, hold_workflows
-from netcron.db.models import Schedule
+from netcron.api.specs import current_specs, hold_workflows, job_spec
+from netcron.db.models import Job, Schedule
+from netcron.jobspec import JobInput
 from netcron.runspec import ScheduleInput
 
 log = logging.getLogger(__name__)
@@ -151,24 +152,78 @@ async def _repair(
             log.warning("repaired: workflow was missing; started it", extra=extra)
 
 
+async def reconcile_jobs(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    orchestrator: Orchestrator,
+    *,
+    orphan_grace: timedelta = ORPHAN_GRACE,
+) -> Repairs:
+    """Jobs as schedules: a workflow per row at the row's version, none without a row.
+
+    Jobs are few, so a repair takes no workflow lock: a pass that starts the workflow of
+    a job deleted meanwhile leaves a workflow whose fires the api refuses (404, nothing
+    is published), and the next pass stops it as an orphan.
+    """
+    repairs = Repairs()
+    async with sessionmaker() as session:
+        jobs = {job.id: job for job in await session.scalars(select(Job))}
+    running = await orchestrator.job_inventory()
+    repairs.checked = len(jobs)
+    settled = datetime.now(UTC) - orphan_grace
+
+    async def repair(job_id: UUID) -> None:
+        extra = {"job_id": job_id}
+        try:
+            if job_id not in jobs:
+                await orchestrator.stop_job(job_id)
+                repairs.stopped.append(job_id)
+                log.warning("repaired: job workflow ran without a job; stopped it", extra=extra)
+            elif job_id not in running:
+                await orchestrator.start_job(JobInput(spec=job_spec(jobs[job_id])))
+                repairs.started.append(job_id)
+                log.warning("repaired: job workflow was missing; started it", extra=extra)
+            else:
+                await orchestrator.update_job(job_spec(jobs[job_id]))
+                repairs.updated.append(job_id)
+                log.warning("repaired: job workflow was behind; sent its spec", extra=extra)
+        except (OrchestratorUnavailable, WorkflowGone) as exc:
+            repairs.failed.append(job_id)
+            log.warning("could not repair job workflow: %s", exc, extra=extra)
+
+    suspects = [i for i in jobs if i not in running]
+    suspects += [
+        i
+        for i, job in jobs.items()
+        if i in running and (running[i].spec_version or 0) < job.spec_version
+    ]
+    suspects += [i for i, w in running.items() if i not in jobs and w.started_at <= settled]
+    repairs.suspects = len(suspects)
+    await for_each(suspects, repair)
+    return repairs
+
+
 async def reconcile_forever(
     sessionmaker: async_sessionmaker[AsyncSession], orchestrator: Orchestrator, interval: float
 ) -> None:
     """Reconcile now and then every ``interval`` seconds (0: only now), until cancelled."""
     while True:
         try:
-            repairs = await reconcile(sessionmaker, orchestrator)
-            if repairs.count or repairs.failed:
-                log.info(
-                    "reconciliation checked %d schedules and repaired %d "
-                    "(%d started, %d updated, %d stopped; %d to retry)",
-                    repairs.checked,
-                    repairs.count,
-                    len(repairs.started),
-                    len(repairs.updated),
-                    len(repairs.stopped),
-                    len(repairs.failed),
-                )
+            for what, repairs in (
+                ("schedules", await reconcile(sessionmaker, orchestrator)),
+                ("jobs", await reconcile_jobs(sessionmaker, orchestrator)),
+            ):
+                if repairs.count or repairs.failed:
+                    log.info(
+                        "reconciliation checked %d %s and repaired %d "
+                        "(%d started, %d updated, %d stopped; %d to retry)",
+                        repairs.checked,
+                        what,
+                        repairs.count,
+                        len(repairs.started),
+                        len(repairs.updated),
+                        len(repairs.stopped),
+                        len(repairs.failed),
+                    )
         except OrchestratorUnavailable as exc:
             log.warning("reconciliation postponed, Temporal is unreachable: %s", exc)
         except Exception:

@@ -21,7 +21,8 @@ from netcron.api.orchestrator import (
     WorkflowGone,
     for_each,
 )
-from netcron.db.models import Command, Device, Schedule
+from netcron.db.models import Command, Device, Job, Schedule
+from netcron.jobspec import JobSpec
 from netcron.platforms import HostKeyPolicy
 from netcron.render import RenderError, render
 from netcron.runspec import DeviceTarget, RunSpec
@@ -69,6 +70,18 @@ def build_spec(schedule: Schedule, device: Device, command: Command) -> RunSpec:
         device=device_target(device),
         command=rendered_command(command, schedule.params),
         command_timeout=command.timeout,
+    )
+
+
+def job_spec(job: Job) -> JobSpec:
+    """What a job's workflow fires from: only when; the rest is read at each fire."""
+    return JobSpec(
+        version=job.spec_version,
+        job_id=job.id,
+        cron=job.cron,
+        timezone=job.timezone,
+        is_active=job.is_active,
+        starting_deadline_seconds=job.starting_deadline_seconds,
     )
 
 
