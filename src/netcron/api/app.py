@@ -38,6 +38,7 @@ from netcron.db.session import create_engine, create_read_sessionmaker, create_s
 from netcron.logging import setup_logging
 from netcron.retry import wait_for
 from netcron.shutdown import absorb_stop_signals
+from netcron.ui import mount_console
 
 log = logging.getLogger(__name__)
 
@@ -103,6 +104,7 @@ def create_app(
     ):
         app.include_router(module.router)
     app.include_router(fires.internal)
+    mount_console(app)
     return app
 
 

@@ -1,0 +1,284 @@
+"""What the console's pages read: a few bounded queries each, on the api's indexes.
+
+Every list is paged or capped, and every per-row lookup goes through an index
+(``device_id, scheduled_at`` for a device's runs, ``scheduled_at`` for the last hour),
+so a page costs the same with ten devices as with ten thousand.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import ColumnElement, Row, and_, func, select, true
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from netcron.api.errors import NotFound
+from netcron.db.models import Command, CommandResult, Device, Job, JobFire, Schedule
+from netcron.fleet.selector import Target, parse_label_filters
+from netcron.runs import RunStatus
+
+FAILED = (RunStatus.FAILED.value, RunStatus.TIMED_OUT.value)
+PENDING = (RunStatus.SCHEDULED.value, RunStatus.QUEUED.value, RunStatus.RUNNING.value)
+RECENT_RUNS = 50
+FAILING_SHOWN = 20
+TARGETS_SHOWN = 25
+FIRES_SHOWN = 20
+
+
+@dataclass
+class Overview:
+    """The front page: what ran in the last hour and what is failing."""
+
+    since: datetime
+    runs_by_status: dict[str, int]
+    failing: list[Any]
+    executors: list[Any]
+    recent: list[Any]
+    devices: int
+    jobs: int
+
+
+async def overview(session: AsyncSession, now: datetime | None = None) -> Overview:
+    now = now or datetime.now(UTC)
+    since = now - timedelta(hours=1)
+    in_hour = CommandResult.scheduled_at >= since
+    by_status = {
+        status: count
+        for status, count in await session.execute(
+            select(CommandResult.status, func.count()).where(in_hour).group_by("status")
+        )
+    }
+    # A device is failing when its latest final run of the last hour failed.
+    latest = (
+        select(
+            CommandResult.device_id,
+            CommandResult.status,
+            CommandResult.error_kind,
+            CommandResult.error,
+            CommandResult.run_id,
+            CommandResult.scheduled_at,
+        )
+        .where(in_hour, CommandResult.status.not_in(PENDING))
+        .distinct(CommandResult.device_id)
+        .order_by(CommandResult.device_id, CommandResult.scheduled_at.desc())
+        .subquery()
+    )
+    failing = list(
+        await session.execute(
+            select(latest, Device.name)
+            .join(Device, Device.id == latest.c.device_id)
+            .where(latest.c.status.in_(FAILED))
+            .order_by(latest.c.scheduled_at.desc())
+            .limit(FAILING_SHOWN)
+        )
+    )
+    executors = list(
+        await session.execute(
+            select(
+                CommandResult.executor_id,
+                func.count().label("runs"),
+                func.max(CommandResult.finished_at).label("last_seen"),
+            )
+            .where(
+                CommandResult.scheduled_at >= now - timedelta(minutes=10),
+                CommandResult.executor_id.is_not(None),
+            )
+            .group_by(CommandResult.executor_id)
+            .order_by(CommandResult.executor_id)
+        )
+    )
+    recent = list(
+        await session.execute(
+            select(CommandResult, Device.name)
+            .join(Device, Device.id == CommandResult.device_id)
+            .order_by(CommandResult.scheduled_at.desc())
+            .limit(15)
+        )
+    )
+    devices = await session.scalar(select(func.count()).select_from(Device)) or 0
+    jobs = await session.scalar(select(func.count()).select_from(Job)) or 0
+    return Overview(since, by_status, failing, executors, recent, devices, jobs)
+
+
+def parse_labels(text: str) -> dict[str, list[str]]:
+    """``site:ams1 role:core`` (spaces or commas) as a label filter; ValueError if malformed."""
+    items = [part for part in text.replace(",", " ").split() if part]
+    return parse_label_filters(items)
+
+
+def _like(text: str) -> str:
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+@dataclass
+class DevicePage:
+    rows: list[Row[Any]]
+    total: int
+    offset: int
+    limit: int
+
+
+def _last_run() -> Any:
+    return (
+        select(
+            CommandResult.run_id,
+            CommandResult.status,
+            CommandResult.scheduled_at,
+            CommandResult.error_kind,
+        )
+        .where(CommandResult.device_id == Device.id)
+        .order_by(CommandResult.scheduled_at.desc())
+        .limit(1)
+        .lateral("last_run")
+    )
+
+
+async def device_page(
+    session: AsyncSession, *, q: str, labels: dict[str, list[str]], limit: int, offset: int
+) -> DevicePage:
+    where: list[ColumnElement[bool]] = []
+    if q:
+        where.append(Device.name.ilike(_like(q), escape="\\"))
+    if labels:
+        where.append(Target(labels=labels).condition())
+    condition = and_(true(), *where)
+    total = await session.scalar(select(func.count()).select_from(Device).where(condition)) or 0
+    last = _last_run()
+    rows = list(
+        await session.execute(
+            select(Device, last.c.run_id, last.c.status, last.c.scheduled_at, last.c.error_kind)
+            .outerjoin(last, true())
+            .where(condition)
+            .order_by(Device.name, Device.id)
+            .limit(limit)
+            .offset(offset)
+        )
+    )
+    return DevicePage(rows, total, offset, limit)
+
+
+async def get_device(session: AsyncSession, device_id: uuid.UUID) -> Device:
+    device = await session.get(Device, device_id)
+    if device is None:
+        raise NotFound("device", device_id)
+    return device
+
+
+@dataclass
+class DeviceDetail:
+    device: Device
+    commands: list[Command]
+    schedules: dict[uuid.UUID, list[Schedule]]
+    runs: list[CommandResult]
+    command_names: dict[uuid.UUID, str] = field(default_factory=dict)
+    job_names: dict[uuid.UUID, str] = field(default_factory=dict)
+
+
+async def device_detail(session: AsyncSession, device_id: uuid.UUID) -> DeviceDetail:
+    device = await get_device(session, device_id)
+    commands = list(
+        await session.scalars(
+            select(Command)
+            .where(Command.device_id == device_id)
+            .order_by(Command.created_at, Command.id)
+        )
+    )
+    schedules: dict[uuid.UUID, list[Schedule]] = {c.id: [] for c in commands}
+    for schedule in await session.scalars(
+        select(Schedule)
+        .where(Schedule.device_id == device_id)
+        .order_by(Schedule.created_at, Schedule.id)
+    ):
+        schedules.setdefault(schedule.command_id, []).append(schedule)
+    runs = list(
+        await session.scalars(
+            select(CommandResult)
+            .where(CommandResult.device_id == device_id)
+            .order_by(CommandResult.scheduled_at.desc(), CommandResult.run_id.desc())
+            .limit(RECENT_RUNS)
+        )
+    )
+    job_ids = {run.job_id for run in runs if run.job_id}
+    jobs = (
+        dict(list(await session.execute(select(Job.id, Job.name).where(Job.id.in_(job_ids)))))
+        if job_ids
+        else {}
+    )
+    return DeviceDetail(
+        device=device,
+        commands=commands,
+        schedules=schedules,
+        runs=runs,
+        command_names={c.id: c.name for c in commands},
+        job_names=jobs,
+    )
+
+
+@dataclass
+class RunDetail:
+    device: Device
+    run: CommandResult
+    command: Command | None
+    job: Job | None
+    previous: CommandResult | None
+
+
+async def run_detail(session: AsyncSession, device_id: uuid.UUID, run_id: str) -> RunDetail:
+    device = await get_device(session, device_id)
+    run = await session.scalar(
+        select(CommandResult).where(
+            CommandResult.run_id == run_id, CommandResult.device_id == device_id
+        )
+    )
+    if run is None:
+        raise NotFound("run", run_id)
+    command = await session.get(Command, run.command_id) if run.command_id else None
+    job = await session.get(Job, run.job_id) if run.job_id else None
+    return RunDetail(device, run, command, job, await previous_output(session, run))
+
+
+async def previous_output(session: AsyncSession, run: CommandResult) -> CommandResult | None:
+    """The latest earlier run of the same command (or job) on the device that has output."""
+    same = (
+        CommandResult.command_id == run.command_id
+        if run.command_id
+        else CommandResult.job_id == run.job_id
+    )
+    found: CommandResult | None = await session.scalar(
+        select(CommandResult)
+        .where(
+            CommandResult.device_id == run.device_id,
+            same,
+            CommandResult.scheduled_at < run.scheduled_at,
+            CommandResult.output.is_not(None),
+        )
+        .order_by(CommandResult.scheduled_at.desc())
+        .limit(1)
+    )
+    return found
+
+
+async def job_targets(
+    session: AsyncSession, target: Target, limit: int = TARGETS_SHOWN
+) -> tuple[int, list[Device]]:
+    condition = target.condition()
+    total = await session.scalar(select(func.count()).select_from(Device).where(condition)) or 0
+    devices = list(
+        await session.scalars(select(Device).where(condition).order_by(Device.name).limit(limit))
+    )
+    return total, devices
+
+
+async def job_fires(session: AsyncSession, job_id: uuid.UUID) -> list[JobFire]:
+    return list(
+        await session.scalars(
+            select(JobFire)
+            .where(JobFire.job_id == job_id)
+            .order_by(JobFire.scheduled_at.desc(), JobFire.created_at.desc())
+            .limit(FIRES_SHOWN)
+        )
+    )
