@@ -100,11 +100,11 @@ async def test_sign_in_keeps_the_key_in_an_httponly_strict_cookie_only(
     form = await browser.get("/ui/login")
     token = re.search(r'name="token" value="([^"]+)"', form.text)
     assert token is not None
-    response = await browser.post(
-        "/ui/login", data={"api_key": ADMIN_KEY, "token": token.group(1)}
-    )
+    response = await browser.post("/ui/login", data={"api_key": ADMIN_KEY, "token": token.group(1)})
     cookie = next(
-        v for k, v in response.headers.multi_items() if k == "set-cookie" and "netcron_console=" in v
+        v
+        for k, v in response.headers.multi_items()
+        if k == "set-cookie" and "netcron_console=" in v
     )
     assert "HttpOnly" in cookie
     assert "SameSite=strict" in cookie or "SameSite=Strict" in cookie
@@ -227,7 +227,12 @@ async def test_every_reading_page_answers(
     run_id = await add_run(app, schedule, output="ok\n", status="failed", error_kind="unreachable")
     job = await client.post(
         "/jobs",
-        json={"name": "backup", "command": "show run", "target": {"all": True}, "cron": "0 2 * * *"},
+        json={
+            "name": "backup",
+            "command": "show run",
+            "target": {"all": True},
+            "cron": "0 2 * * *",
+        },
     )
     assert job.status_code == 201, job.text
     fire = await client.post(f"/jobs/{job.json()['id']}/runs")

@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import ColumnElement, Row, and_, func, select, true
+from sqlalchemy.dialects.postgresql import distinct_on
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from netcron.api.errors import NotFound
@@ -62,7 +63,7 @@ async def overview(session: AsyncSession, now: datetime | None = None) -> Overvi
             CommandResult.scheduled_at,
         )
         .where(in_hour, CommandResult.status.not_in(PENDING))
-        .distinct(CommandResult.device_id)
+        .ext(distinct_on(CommandResult.device_id))
         .order_by(CommandResult.device_id, CommandResult.scheduled_at.desc())
         .subquery()
     )
