@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint typecheck check bench chaos clean
+.PHONY: run test browser lint typecheck check bench chaos clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -15,11 +15,20 @@ $(STAMP): pyproject.toml
 run: $(STAMP)            ## start PostgreSQL, NATS, Temporal, api, worker and executor
 	$(BIN)/netcron dev $(ARGS)
 
-test: $(STAMP)           ## lint, type-check and run the whole test suite
+test: $(STAMP) browser   ## lint, type-check and run the whole test suite
 	$(BIN)/ruff check src tests
 	$(BIN)/ruff format --check src tests
 	$(BIN)/mypy
 	$(BIN)/pytest $(ARGS)
+
+# The console's browser tests drive Debian's Chromium; installed here only when it is
+# missing and apt-get can run. Without it those tests skip, saying why.
+browser:                 ## the system Chromium the console's browser tests use
+	@if [ ! -x /usr/bin/chromium ] && command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+	  echo "installing chromium for the console's browser tests"; \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null) \
+	    || echo "chromium could not be installed: the browser tests will be skipped"; \
+	fi
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests

@@ -204,7 +204,10 @@ def test_device_output_and_a_diff_render_as_text(page: Page, stack: DevStack) ->
             json={"cron": "0 0 1 1 *", "is_active": False},
         ).json()
     ids = (device["id"], schedule["id"], command["id"])
-    old = "hostname r1\n! Last configuration change at 10:00:01\ninterface Gi0/1\n description uplink\n"
+    old = (
+        "hostname r1\n! Last configuration change at 10:00:01\ninterface Gi0/1\n"
+        " description uplink\n"
+    )
     new = (
         "hostname r1\n! Last configuration change at 11:00:07\ninterface Gi0/1\n"
         f" description core\n shutdown\n{HOSTILE}\n"
