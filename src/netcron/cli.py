@@ -217,6 +217,13 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
         run_bench_reconcile(args.reconcile, Path(args.out))
         return 0
+    if args.ui:
+        from netcron.ui.bench import run_bench_ui
+
+        run_bench_ui(
+            Path(args.out), devices=args.ui_devices, runs=args.ui_runs, repeat=args.ui_repeat
+        )
+        return 0
     ramp = [int(step) for step in args.ramp.split(",")] if args.ramp else []
     run_bench(
         devices=args.devices,
@@ -406,6 +413,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="instead: time reconciliation passes over N schedules (e.g. 10000)",
     )
+    bench.add_argument(
+        "--ui", action="store_true", help="instead: time the console's pages over a large database"
+    )
+    bench.add_argument("--ui-devices", type=int, default=10_000, help="--ui: devices (10000)")
+    bench.add_argument("--ui-runs", type=int, default=1_000_000, help="--ui: runs (1000000)")
+    bench.add_argument("--ui-repeat", type=int, default=40, help="--ui: requests per page (40)")
     bench.set_defaults(func=cmd_bench)
     from netcron.tools.chaos_report import FAULTS
 
