@@ -117,7 +117,8 @@ def cmd_dev(args: argparse.Namespace) -> int:
         )
         print(
             f"netcron is ready in {took:.1f}s on {stack.servers}"
-            f" — API docs: {stack.api_url}/docs{ui} · API key: {stack.api_key}"
+            f" — console: {stack.api_url}/ui · API docs: {stack.api_url}/docs{ui}"
+            f" · API key: {stack.api_key}"
             f" · data: {stack.data_dir}",
             flush=True,
         )

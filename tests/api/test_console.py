@@ -372,3 +372,16 @@ async def test_a_job_is_created_run_and_paused_through_forms(
         "/ui/jobs", data={"csrf": csrf, "name": "none", "command": "x", "cron": "0 2 * * *"}
     )
     assert empty.status_code == 422
+
+
+async def test_the_overview_counts_a_device_failing_until_a_later_run_succeeds(
+    app: FastAPI, browser: httpx.AsyncClient, schedule: dict[str, Any]
+) -> None:
+    await add_run(app, schedule, output="", status="failed", minutes_ago=20)
+    await sign_in(browser, ADMIN_KEY)
+    failing = await browser.get("/ui")
+    assert re.search(r"Failing devices</h2><p class=\"big\">1<", failing.text)
+    await add_run(app, schedule, output="ok", minutes_ago=10)
+    recovered = await browser.get("/ui")
+    assert re.search(r"Failing devices</h2><p class=\"big\">0<", recovered.text)
+    assert "Runs, last hour</h2><p class=\"big\">2<" in recovered.text

@@ -179,6 +179,7 @@ class CommandResult(Timestamped, Base):
         Index("ix_command_results_command_scheduled", "command_id", "scheduled_at"),
         Index("ix_command_results_fire_status", "fire_id", "status"),
         Index("ix_command_results_job_device_scheduled", "job_id", "device_id", "scheduled_at"),
+        Index("ix_command_results_scheduled_status", "scheduled_at", "status"),
         CheckConstraint(
             "(schedule_id IS NOT NULL AND command_id IS NOT NULL) OR "
             "(job_id IS NOT NULL AND fire_id IS NOT NULL)",

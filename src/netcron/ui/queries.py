@@ -12,9 +12,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Row, and_, func, select, true
+from sqlalchemy import ColumnElement, Row, and_, exists, func, select, true
 from sqlalchemy.dialects.postgresql import distinct_on
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from netcron.api.errors import NotFound
 from netcron.db.models import Command, CommandResult, Device, Job, JobFire, Schedule
@@ -52,8 +53,10 @@ async def overview(session: AsyncSession, now: datetime | None = None) -> Overvi
             select(CommandResult.status, func.count()).where(in_hour).group_by("status")
         )
     }
-    # A device is failing when its latest final run of the last hour failed.
-    latest = (
+    # A device is failing when its latest final run of the last hour failed: start from
+    # the few failed runs (not from every run of the hour) and drop a device whose later
+    # run ended otherwise.
+    failed = (
         select(
             CommandResult.device_id,
             CommandResult.status,
@@ -62,17 +65,23 @@ async def overview(session: AsyncSession, now: datetime | None = None) -> Overvi
             CommandResult.run_id,
             CommandResult.scheduled_at,
         )
-        .where(in_hour, CommandResult.status.not_in(PENDING))
+        .where(in_hour, CommandResult.status.in_(FAILED))
         .ext(distinct_on(CommandResult.device_id))
         .order_by(CommandResult.device_id, CommandResult.scheduled_at.desc())
         .subquery()
     )
+    later = aliased(CommandResult)
+    recovered = exists().where(
+        later.device_id == failed.c.device_id,
+        later.scheduled_at > failed.c.scheduled_at,
+        later.status.not_in(PENDING),
+    )
     failing = list(
         await session.execute(
-            select(latest, Device.name)
-            .join(Device, Device.id == latest.c.device_id)
-            .where(latest.c.status.in_(FAILED))
-            .order_by(latest.c.scheduled_at.desc())
+            select(failed, Device.name, func.count().over().label("failing_total"))
+            .join(Device, Device.id == failed.c.device_id)
+            .where(~recovered)
+            .order_by(failed.c.scheduled_at.desc())
             .limit(FAILING_SHOWN)
         )
     )
@@ -148,15 +157,23 @@ async def device_page(
         where.append(Target(labels=labels).condition())
     condition = and_(true(), *where)
     total = await session.scalar(select(func.count()).select_from(Device).where(condition)) or 0
+    # The page of devices first, then each one's last run: a lateral join before the
+    # OFFSET would look up the last run of every device skipped too.
+    chosen = (
+        select(Device.id)
+        .where(condition)
+        .order_by(Device.name, Device.id)
+        .limit(limit)
+        .offset(offset)
+        .subquery()
+    )
     last = _last_run()
     rows = list(
         await session.execute(
             select(Device, last.c.run_id, last.c.status, last.c.scheduled_at, last.c.error_kind)
+            .join(chosen, chosen.c.id == Device.id)
             .outerjoin(last, true())
-            .where(condition)
             .order_by(Device.name, Device.id)
-            .limit(limit)
-            .offset(offset)
         )
     )
     return DevicePage(rows, total, offset, limit)
