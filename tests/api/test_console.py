@@ -147,11 +147,30 @@ async def test_a_wrong_key_or_a_missing_form_token_does_not_sign_in(
     assert (await browser.get("/ui")).status_code == 303
 
 
-async def test_sign_out_ends_the_session(browser: httpx.AsyncClient) -> None:
+async def test_sign_out_ends_the_session_even_for_a_copy_of_its_cookie(
+    app: FastAPI, browser: httpx.AsyncClient
+) -> None:
     csrf = await sign_in(browser, ADMIN_KEY)
+    copied = browser.cookies.get("netcron_console")
+    assert copied
     response = await browser.post("/ui/logout", data={"csrf": csrf})
     assert response.status_code == 303
     assert (await browser.get("/ui")).status_code == 303
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app),
+        base_url="http://netcron.test",
+        cookies={"netcron_console": copied},
+    ) as thief:
+        assert (await thief.get("/ui")).status_code == 303
+
+
+async def test_a_made_up_cookie_opens_nothing(app: FastAPI) -> None:
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app),
+        base_url="http://netcron.test",
+        cookies={"netcron_console": "x" * 43},
+    ) as forger:
+        assert (await forger.get("/ui")).status_code == 303
 
 
 async def test_a_change_without_the_csrf_token_is_refused(
@@ -384,4 +403,4 @@ async def test_the_overview_counts_a_device_failing_until_a_later_run_succeeds(
     await add_run(app, schedule, output="ok", minutes_ago=10)
     recovered = await browser.get("/ui")
     assert re.search(r"Failing devices</h2><p class=\"big\">0<", recovered.text)
-    assert "Runs, last hour</h2><p class=\"big\">2<" in recovered.text
+    assert 'Runs, last hour</h2><p class="big">2<' in recovered.text

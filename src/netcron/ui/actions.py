@@ -70,9 +70,9 @@ def problem_of(response: httpx.Response) -> dict[str, Any]:
     return body
 
 
-def refused(request: Request, response: httpx.Response) -> Response:
+async def refused(request: Request, response: httpx.Response) -> Response:
     body = problem_of(response)
-    return error_page(
+    return await error_page(
         request,
         response.status_code,
         str(body.get("title", "Refused")),
@@ -120,7 +120,7 @@ async def login(
         )
     target = next_path if next_path.startswith("/ui") and "//" not in next_path else "/ui"
     response = RedirectResponse(target, status_code=303)
-    open_session(request, response, key)
+    await open_session(request, response, key)
     return response
 
 
@@ -130,7 +130,7 @@ async def logout(request: Request, user: User) -> Response:
     token = form.get("csrf")
     check_csrf(user, token if isinstance(token, str) else None)
     response = back("/ui/login", "signed-out")
-    close_session(request, response)
+    await close_session(request, response)
     return response
 
 
@@ -188,7 +188,7 @@ async def _save_device(
     if device_id is not None:
         found = await call_api(request, user, "GET", f"/devices/{device_id}")
         if found.status_code != 200:
-            return refused(request, found)
+            return await refused(request, found)
         device = found.json()
     try:
         body = device_body(form, creating=device_id is None)
@@ -230,7 +230,7 @@ async def delete_device(request: Request, device_id: uuid.UUID, user: User) -> R
     await change_form(request, user)
     response = await call_api(request, user, "DELETE", f"/devices/{device_id}")
     if response.status_code >= 400:
-        return refused(request, response)
+        return await refused(request, response)
     return back("/ui/devices", "deleted")
 
 
@@ -239,7 +239,7 @@ async def check_device(request: Request, device_id: uuid.UUID, user: User) -> Re
     await change_form(request, user)
     response = await call_api(request, user, "POST", f"/devices/{device_id}/check")
     if response.status_code >= 400 and response.status_code != 502:
-        return refused(request, response)
+        return await refused(request, response)
     return back(f"/ui/devices/{device_id}", "checked")
 
 
@@ -254,7 +254,7 @@ async def create_command(request: Request, device_id: uuid.UUID, user: User) -> 
         body["timeout"] = field(form, "timeout")
     response = await call_api(request, user, "POST", f"/devices/{device_id}/commands", body)
     if response.status_code >= 400:
-        return refused(request, response)
+        return await refused(request, response)
     return back(f"/ui/devices/{device_id}", "created")
 
 
@@ -266,7 +266,7 @@ async def delete_command(
     path = f"/devices/{device_id}/commands/{command_id}"
     response = await call_api(request, user, "DELETE", path)
     if response.status_code >= 400:
-        return refused(request, response)
+        return await refused(request, response)
     return back(f"/ui/devices/{device_id}", "deleted")
 
 
@@ -279,7 +279,7 @@ async def create_schedule(
     path = f"/devices/{device_id}/commands/{command_id}/schedules"
     response = await call_api(request, user, "POST", path, body)
     if response.status_code >= 400:
-        return refused(request, response)
+        return await refused(request, response)
     return back(f"/ui/devices/{device_id}", "created")
 
 
@@ -306,7 +306,7 @@ async def schedule_action(
     else:
         response = await call_api(request, user, "DELETE", path)
     if response.status_code >= 400:
-        return refused(request, response)
+        return await refused(request, response)
     notes = {"pause": "paused", "resume": "resumed", "run": "started", "delete": "deleted"}
     return back(f"/ui/devices/{device_id}", notes[action])
 
@@ -374,7 +374,7 @@ async def job_action(
     else:
         response = await call_api(request, user, "POST", f"/jobs/{job_id}/{action}")
     if response.status_code >= 400:
-        return refused(request, response)
+        return await refused(request, response)
     if action == "delete":
         return back("/ui/jobs", "deleted")
     notes = {"pause": "paused", "resume": "resumed", "run": "started"}

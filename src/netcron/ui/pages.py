@@ -60,7 +60,7 @@ def note(request: Request) -> str | None:
 
 @router.get("/login", response_class=HTMLResponse)
 async def login_form(request: Request) -> Response:
-    if current_user(request) is not None:
+    if await current_user(request) is not None:
         return RedirectResponse("/ui", status_code=303)
     token = login_token(request)
     next_path = request.query_params.get("next", "")

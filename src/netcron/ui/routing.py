@@ -16,11 +16,11 @@ from netcron.ui.render import page
 from netcron.ui.session import ConsoleForbidden, SignInRequired, current_user
 
 
-def error_page(request: Request, status: int, title: str, detail: str) -> Response:
+async def error_page(request: Request, status: int, title: str, detail: str) -> Response:
     return page(
         request,
         "error.html",
-        current_user(request),
+        await current_user(request),
         status_code=status,
         title=title,
         detail=detail,
@@ -40,16 +40,16 @@ class ConsoleRoute(APIRoute):
                 if request.method in ("GET", "HEAD"):
                     target = "/ui/login?next=" + quote(request.url.path, safe="/")
                     return RedirectResponse(target, status_code=303)
-                return error_page(request, 403, "Sign in first", "this session has ended")
+                return await error_page(request, 403, "Sign in first", "this session has ended")
             except ConsoleForbidden as exc:
-                return error_page(request, 403, "Forbidden", exc.detail)
+                return await error_page(request, 403, "Forbidden", exc.detail)
             except DomainError as exc:
-                return error_page(request, exc.status, exc.title, exc.detail)
+                return await error_page(request, exc.status, exc.title, exc.detail)
             except RequestValidationError as exc:
                 detail = "; ".join(
                     f"{'.'.join(str(p) for p in e['loc'][1:]) or 'request'}: {e['msg']}"
                     for e in exc.errors()
                 )
-                return error_page(request, 422, "Invalid request", detail)
+                return await error_page(request, 422, "Invalid request", detail)
 
         return route
