@@ -18,6 +18,7 @@ from starlette.datastructures import FormData
 
 from netcron.apikeys import find_key
 from netcron.ui import queries
+from netcron.ui.apiclient import call_api
 from netcron.ui.pages import device_form_context
 from netcron.ui.render import page
 from netcron.ui.routing import ConsoleRoute, error_page
@@ -33,17 +34,6 @@ from netcron.ui.session import (
 
 router = APIRouter(prefix="/ui", route_class=ConsoleRoute, include_in_schema=False)
 User = Annotated[ConsoleUser, Depends(signed_in)]
-
-
-async def call_api(
-    request: Request, user: ConsoleUser, method: str, path: str, body: Any = None
-) -> httpx.Response:
-    """One request to this same api, in-process, as the signed-in key."""
-    transport = httpx.ASGITransport(app=request.app)
-    async with httpx.AsyncClient(
-        transport=transport, base_url="http://console.internal", timeout=60
-    ) as client:
-        return await client.request(method, path, json=body, headers={"X-API-Key": user.key.key})
 
 
 async def change_form(request: Request, user: ConsoleUser) -> FormData:

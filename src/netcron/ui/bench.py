@@ -360,7 +360,9 @@ async def time_pages(app: Any, ids: dict[str, str], repeat: int) -> list[PageTim
     async with httpx.AsyncClient(transport=transport, base_url="http://bench") as client:
         form = await client.get("/ui/login")
         token = form.text.split('name="token" value="', 1)[1].split('"', 1)[0]
-        await client.post("/ui/login", data={"api_key": KEY, "token": token})
+        signed = await client.post("/ui/login", data={"api_key": KEY, "token": token})
+        if signed.status_code != 303:
+            raise RuntimeError(f"sign-in answered {signed.status_code}: {signed.text[:300]}")
         for name, path in pages.items():
             elapsed = []
             status = 0

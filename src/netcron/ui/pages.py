@@ -10,6 +10,7 @@ import asyncio
 import uuid
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
+from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
@@ -17,7 +18,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from netcron.api.deps import SessionDep
-from netcron.api.errors import NotFound
+from netcron.api.errors import NotFound, ServiceUnavailable
 from netcron.api.fires import fire_counts, read_fire
 from netcron.api.jobs import get_job, to_read
 from netcron.db.models import CommandResult, Job, JobFire
@@ -26,6 +27,7 @@ from netcron.messages import EXECUTORS_CONSUMER, TASKS_STREAM
 from netcron.platforms import PLATFORMS, HostKeyPolicy
 from netcron.runs import RunStatus
 from netcron.ui import diffview, queries
+from netcron.ui.apiclient import call_api
 from netcron.ui.render import SECURITY_HEADERS, page
 from netcron.ui.routing import ConsoleRoute
 from netcron.ui.session import (
@@ -186,6 +188,20 @@ async def edit_device(
     )
 
 
+async def output_of(
+    request: Request, user: ConsoleUser, device_id: uuid.UUID, run_id: str
+) -> str | None:
+    """A run's output as the api serves it: the console never reads how outputs are stored."""
+    path = f"/devices/{device_id}/results/{quote(run_id, safe=':')}"
+    response = await call_api(request, user, "GET", path)
+    if response.status_code == 404:
+        raise NotFound("run", run_id)
+    if response.status_code != 200:
+        raise ServiceUnavailable(f"the run's output could not be read ({response.status_code})")
+    output: str | None = response.json().get("output")
+    return output
+
+
 @router.get("/devices/{device_id}/runs/{run_id}", response_class=HTMLResponse)
 async def run(
     request: Request, device_id: uuid.UUID, run_id: RunId, user: User, session: SessionDep
@@ -197,6 +213,7 @@ async def run(
         "run.html",
         user,
         r=detail,
+        output=await output_of(request, user, device_id, run_id),
         final=final,
         events=None if final else f"/ui/events?device_id={device_id}&type=run.",
     )
@@ -204,14 +221,14 @@ async def run(
 
 @router.get("/devices/{device_id}/runs/{run_id}/output")
 async def run_output(
-    device_id: uuid.UUID, run_id: RunId, user: User, session: SessionDep
+    request: Request, device_id: uuid.UUID, run_id: RunId, user: User, session: SessionDep
 ) -> Response:
     """The output as stored, as a download: never rendered by the browser."""
     detail = await queries.run_detail(session, device_id, run_id)
     name = "".join(c if c.isalnum() or c in "-_." else "_" for c in detail.device.name)
     stamp = detail.run.scheduled_at.strftime("%Y%m%dT%H%M%SZ")
     return Response(
-        detail.run.output or "",
+        await output_of(request, user, device_id, run_id) or "",
         media_type="text/plain; charset=utf-8",
         headers=SECURITY_HEADERS
         | {"Content-Disposition": f'attachment; filename="{name}-{stamp}.txt"'},
@@ -233,9 +250,10 @@ async def diff(
     base: CommandResult | None = detail.previous
     if against:
         base = (await queries.run_detail(session, device_id, against)).run
+    old = await output_of(request, user, device_id, base.run_id) if base else None
     built = diffview.build(
-        base.output or "" if base else "",
-        detail.run.output or "",
+        old or "",
+        await output_of(request, user, device_id, run_id) or "",
         hide_volatile=volatile == "hide",
     )
     return page(

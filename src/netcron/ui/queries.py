@@ -22,6 +22,20 @@ from netcron.db.models import Command, CommandResult, Device, Job, JobFire, Sche
 from netcron.fleet.selector import Target, parse_label_filters
 from netcron.runs import RunStatus
 
+#: What a list of runs shows: never the output (up to a megabyte each).
+LISTED = (
+    CommandResult.run_id,
+    CommandResult.device_id,
+    CommandResult.command_id,
+    CommandResult.job_id,
+    CommandResult.scheduled_at,
+    CommandResult.started_at,
+    CommandResult.finished_at,
+    CommandResult.status,
+    CommandResult.attempt,
+    CommandResult.error_kind,
+    CommandResult.command,
+)
 FAILED = (RunStatus.FAILED.value, RunStatus.TIMED_OUT.value)
 PENDING = (RunStatus.SCHEDULED.value, RunStatus.QUEUED.value, RunStatus.RUNNING.value)
 RECENT_RUNS = 50
@@ -102,7 +116,7 @@ async def overview(session: AsyncSession, now: datetime | None = None) -> Overvi
     )
     recent = list(
         await session.execute(
-            select(CommandResult, Device.name)
+            select(*LISTED, Device.name)
             .join(Device, Device.id == CommandResult.device_id)
             .order_by(CommandResult.scheduled_at.desc())
             .limit(15)
@@ -191,7 +205,7 @@ class DeviceDetail:
     device: Device
     commands: list[Command]
     schedules: dict[uuid.UUID, list[Schedule]]
-    runs: list[CommandResult]
+    runs: list[Any]
     command_names: dict[uuid.UUID, str] = field(default_factory=dict)
     job_names: dict[uuid.UUID, str] = field(default_factory=dict)
 
@@ -213,8 +227,8 @@ async def device_detail(session: AsyncSession, device_id: uuid.UUID) -> DeviceDe
     ):
         schedules.setdefault(schedule.command_id, []).append(schedule)
     runs = list(
-        await session.scalars(
-            select(CommandResult)
+        await session.execute(
+            select(*LISTED)
             .where(CommandResult.device_id == device_id)
             .order_by(CommandResult.scheduled_at.desc(), CommandResult.run_id.desc())
             .limit(RECENT_RUNS)
@@ -260,7 +274,7 @@ async def run_detail(session: AsyncSession, device_id: uuid.UUID, run_id: str) -
 
 
 async def previous_output(session: AsyncSession, run: CommandResult) -> CommandResult | None:
-    """The latest earlier run of the same command (or job) on the device that has output."""
+    """The latest earlier successful run of the same command (or job) on the device."""
     same = (
         CommandResult.command_id == run.command_id
         if run.command_id
@@ -272,7 +286,7 @@ async def previous_output(session: AsyncSession, run: CommandResult) -> CommandR
             CommandResult.device_id == run.device_id,
             same,
             CommandResult.scheduled_at < run.scheduled_at,
-            CommandResult.output.is_not(None),
+            CommandResult.status == RunStatus.SUCCEEDED.value,
         )
         .order_by(CommandResult.scheduled_at.desc())
         .limit(1)
