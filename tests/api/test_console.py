@@ -7,10 +7,11 @@ import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 import pytest
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
 from sqlalchemy import select
 
 from netcron.db.models import CommandResult, Schedule
@@ -404,3 +405,38 @@ async def test_the_overview_counts_a_device_failing_until_a_later_run_succeeds(
     recovered = await browser.get("/ui")
     assert re.search(r"Failing devices</h2><p class=\"big\">0<", recovered.text)
     assert 'Runs, last hour</h2><p class="big">2<' in recovered.text
+
+
+async def test_configuration_versions_show_where_the_api_has_history(
+    app: FastAPI, browser: httpx.AsyncClient, schedule: dict[str, Any]
+) -> None:
+    first = await add_run(app, schedule, output="hostname r1\n", minutes_ago=30)
+    second = await add_run(app, schedule, output="hostname r2\n", minutes_ago=20)
+    await sign_in(browser, ADMIN_KEY)
+    device_page = f"/ui/devices/{schedule['device_id']}"
+    assert "Configuration history" not in (await browser.get(device_page)).text
+
+    # A stand-in for configuration history's endpoint (#13), in its documented shape.
+    history = APIRouter()
+
+    @history.get("/devices/{device_id}/versions")
+    async def versions(device_id: uuid.UUID, command_id: uuid.UUID) -> dict[str, Any]:
+        assert str(command_id) == schedule["command_id"]
+        items = [
+            {"run_id": run_id, "scheduled_at": at, "diff_stats": {"added": 1, "removed": 1}}
+            for run_id, at in (
+                (second, (datetime.now(UTC) - timedelta(minutes=20)).isoformat()),
+                (first, (datetime.now(UTC) - timedelta(minutes=30)).isoformat()),
+            )
+        ]
+        return {"items": items, "total": 2, "limit": 11, "offset": 0}
+
+    app.include_router(history)
+    app.openapi_schema = None  # the api documents the new endpoint
+    page = await browser.get(device_page)
+    assert "Configuration history" in page.text
+    link = f"/runs/{quote(second, safe='')}/diff?against={quote(first, safe='')}"
+    assert link in page.text
+    diff = await browser.get(device_page + link)
+    assert diff.status_code == 200
+    assert "hostname r1" in diff.text and "hostname r2" in diff.text

@@ -7,7 +7,9 @@ Each is a plain GET rendered on the server, so it works without JavaScript; the
 from __future__ import annotations
 
 import asyncio
+import itertools
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 from urllib.parse import quote
@@ -15,7 +17,6 @@ from urllib.parse import quote
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from netcron.api.deps import SessionDep
 from netcron.api.errors import NotFound, ServiceUnavailable
@@ -158,15 +159,56 @@ async def device(
         note=note(request),
         now=datetime.now(UTC),
         events=f"/ui/events?device_id={device_id}",
-        versions=await history_versions(session, detail),
+        versions=await history_versions(request, user, detail),
     )
 
 
+#: Configuration history's endpoint (#13). The device page lists versions where the api
+#: has it, and says nothing of them where it does not.
+VERSIONS_ROUTE = "/devices/{device_id}/versions"
+VERSIONS_SHOWN = 10
+
+
+@dataclass
+class Version:
+    """A change point of a command's output, as ``GET /devices/{id}/versions`` lists it."""
+
+    run_id: str
+    scheduled_at: datetime
+    added: int
+    removed: int
+    previous: str | None = None
+
+
 async def history_versions(
-    session: AsyncSession, detail: queries.DeviceDetail
-) -> dict[uuid.UUID, list[Any]] | None:
-    """Configuration versions per command, where configuration history is available."""
-    return None
+    request: Request, user: ConsoleUser, detail: queries.DeviceDetail
+) -> dict[uuid.UUID, list[Version]] | None:
+    """Each command's latest configuration versions, through the api's history endpoint."""
+    if VERSIONS_ROUTE not in request.app.openapi().get("paths", {}):
+        return None
+    found: dict[uuid.UUID, list[Version]] = {}
+    for command in detail.commands:
+        path = f"/devices/{detail.device.id}/versions"
+        response = await call_api(
+            request, user, "GET", f"{path}?command_id={command.id}&limit={VERSIONS_SHOWN + 1}"
+        )
+        if response.status_code != 200:
+            continue
+        items = response.json().get("items", [])
+        versions = [
+            Version(
+                run_id=item["run_id"],
+                scheduled_at=datetime.fromisoformat(item["scheduled_at"]),
+                added=item.get("diff_stats", {}).get("added", 0),
+                removed=item.get("diff_stats", {}).get("removed", 0),
+            )
+            for item in items
+        ]
+        for newer, older in itertools.pairwise(versions):
+            newer.previous = older.run_id
+        if versions:
+            found[command.id] = versions[:VERSIONS_SHOWN]
+    return found
 
 
 @router.get("/devices/{device_id}/edit", response_class=HTMLResponse)
