@@ -10,6 +10,7 @@ Set ``NETCRON_CONSOLE_SCREENSHOTS=<dir>`` to save screenshots of the main pages 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import uuid
 from collections.abc import Iterator
@@ -273,3 +274,41 @@ def test_a_job_run_from_the_console_shows_its_fire_live(page: Page, stack: DevSt
     expect(page.get_by_role("button", name="Resume")).to_be_visible()
     page.goto("/ui/jobs")
     shot(page, "jobs")
+
+
+def test_reading_pages_work_without_javascript(browser: Browser, stack: DevStack) -> None:
+    context = browser.new_context(base_url=stack.api_url, java_script_enabled=False)
+    page = context.new_page()
+    page.set_default_timeout(10_000)
+    try:
+        page.goto("/ui/login")
+        page.get_by_label("API key", exact=True).fill(stack.api_key)
+        page.get_by_role("button", name="Sign in").click()
+        expect(page.get_by_role("heading", name="Overview", exact=True)).to_be_visible()
+        page.get_by_role("link", name="Devices", exact=True).click()
+        expect(page.get_by_role("heading", name="Devices")).to_be_visible()
+        page.get_by_label("Name", exact=True).fill("console-")
+        page.get_by_role("button", name="Search").click()
+        expect(page).to_have_url(re.compile(r"q=console-"))
+        first = page.locator("#device-list tbody a").first
+        first.click()
+        expect(page.locator("#runs")).to_be_visible()
+        page.get_by_role("link", name="Jobs", exact=True).click()
+        expect(page.get_by_role("heading", name="Jobs")).to_be_visible()
+    finally:
+        context.close()
+
+
+def test_the_console_is_usable_from_the_keyboard(page: Page, stack: DevStack) -> None:
+    page.goto("/ui/login")
+    page.keyboard.type(stack.api_key)  # the key field has the focus
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("heading", name="Overview", exact=True)).to_be_visible()
+    page.keyboard.press("Tab")
+    expect(page.get_by_role("link", name="Skip to content")).to_be_focused()
+    page.keyboard.press("Tab")
+    page.keyboard.press("Tab")
+    page.keyboard.press("Tab")
+    expect(page.get_by_role("link", name="Devices", exact=True)).to_be_focused()
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("heading", name="Devices")).to_be_visible()

@@ -16,13 +16,13 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
-from sqlalchemy import func, select
 
 from netcron.api.deps import SessionDep
 from netcron.api.errors import NotFound, ServiceUnavailable
-from netcron.api.fires import fire_counts, read_fire
-from netcron.api.jobs import get_job, to_read
-from netcron.db.models import CommandResult, Job, JobFire
+from netcron.api.fires import read_fire
+from netcron.api.jobs import get_job
+from netcron.cron import next_fire_times
+from netcron.db.models import CommandResult, JobFire
 from netcron.fleet.selector import Target
 from netcron.messages import EXECUTORS_CONSUMER, TASKS_STREAM
 from netcron.platforms import PLATFORMS, HostKeyPolicy
@@ -317,16 +317,12 @@ async def jobs(
     session: SessionDep,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
 ) -> HTMLResponse:
-    total = await session.scalar(select(func.count()).select_from(Job)) or 0
-    rows = await session.scalars(
-        select(Job).order_by(Job.name, Job.id).limit(PAGE_SIZE).offset(offset)
-    )
-    items = [await to_read(session, job) for job in rows]
+    total, rows = await queries.job_page(session, limit=PAGE_SIZE, offset=offset)
     return page(
         request,
         "jobs.html",
         user,
-        items=items,
+        rows=rows,
         total=total,
         offset=offset,
         limit=PAGE_SIZE,
@@ -343,19 +339,20 @@ async def new_job(request: Request, user: User) -> HTMLResponse:
 @router.get("/jobs/{job_id}", response_class=HTMLResponse)
 async def job(request: Request, job_id: uuid.UUID, user: User, session: SessionDep) -> HTMLResponse:
     found = await get_job(session, job_id)
-    read = await to_read(session, found)
-    total, targets = await queries.job_targets(session, Target.model_validate(found.target))
+    target = Target.model_validate(found.target)
+    total, targets = await queries.job_targets(session, target)
     fires = await queries.job_fires(session, job_id)
-    counts = await fire_counts(session, [f.id for f in fires])
-    reads = [await read_fire(session, f, states=False, counts=counts[f.id]) for f in fires]
+    now = datetime.now(UTC)
     return page(
         request,
         "job.html",
         user,
-        job=read,
+        job=found,
+        target=target,
+        next_fires=next_fire_times(found.cron, found.timezone, now, 3) if found.is_active else [],
         target_total=total,
         targets=targets,
-        fires=reads,
+        fires=fires,
         note=note(request),
         events=f"/ui/events?job_id={job_id}",
     )

@@ -18,6 +18,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from netcron.api.errors import NotFound
+from netcron.api.fires import fire_counts
+from netcron.cron import next_fire_time
 from netcron.db.models import Command, CommandResult, Device, Job, JobFire, Schedule
 from netcron.fleet.selector import Target, parse_label_filters
 from netcron.runs import RunStatus
@@ -305,8 +307,44 @@ async def job_targets(
     return total, devices
 
 
-async def job_fires(session: AsyncSession, job_id: uuid.UUID) -> list[JobFire]:
-    return list(
+@dataclass
+class FireSummary:
+    """A fire as a list shows it: its counts, not its slowest devices or its runs."""
+
+    id: uuid.UUID
+    job_id: uuid.UUID
+    scheduled_at: datetime
+    manual: bool
+    state: str
+    total: int
+    counts: dict[str, int]
+    duration_seconds: float | None
+
+    @property
+    def done(self) -> int:
+        return self.total - sum(self.counts.get(status, 0) for status in PENDING)
+
+
+def _summaries(fires: list[JobFire], counts: dict[uuid.UUID, dict[str, int]]) -> list[FireSummary]:
+    return [
+        FireSummary(
+            id=fire.id,
+            job_id=fire.job_id,
+            scheduled_at=fire.scheduled_at,
+            manual=fire.manual,
+            state="missed" if fire.missed else "finished" if fire.finished_at else "running",
+            total=sum(counts[fire.id].values()),
+            counts=counts[fire.id],
+            duration_seconds=(fire.finished_at - fire.started_at).total_seconds()
+            if fire.finished_at
+            else None,
+        )
+        for fire in fires
+    ]
+
+
+async def job_fires(session: AsyncSession, job_id: uuid.UUID) -> list[FireSummary]:
+    fires = list(
         await session.scalars(
             select(JobFire)
             .where(JobFire.job_id == job_id)
@@ -314,3 +352,41 @@ async def job_fires(session: AsyncSession, job_id: uuid.UUID) -> list[JobFire]:
             .limit(FIRES_SHOWN)
         )
     )
+    return _summaries(fires, await fire_counts(session, [fire.id for fire in fires]))
+
+
+@dataclass
+class JobRow:
+    job: Job
+    next_fire: datetime | None
+    last_fire: FireSummary | None
+
+
+async def job_page(session: AsyncSession, *, limit: int, offset: int) -> tuple[int, list[JobRow]]:
+    """A page of jobs, each with its next fire and its latest fire's counts (three queries)."""
+    total = await session.scalar(select(func.count()).select_from(Job)) or 0
+    jobs = list(
+        await session.scalars(select(Job).order_by(Job.name, Job.id).limit(limit).offset(offset))
+    )
+    latest = list(
+        await session.scalars(
+            select(JobFire)
+            .where(JobFire.job_id.in_([job.id for job in jobs]))
+            .ext(distinct_on(JobFire.job_id))
+            .order_by(JobFire.job_id, JobFire.scheduled_at.desc(), JobFire.created_at.desc())
+        )
+    )
+    summaries = {
+        fire.job_id: fire
+        for fire in _summaries(latest, await fire_counts(session, [f.id for f in latest]))
+    }
+    now = datetime.now(UTC)
+    rows = [
+        JobRow(
+            job=job,
+            next_fire=next_fire_time(job.cron, job.timezone, now) if job.is_active else None,
+            last_fire=summaries.get(job.id),
+        )
+        for job in jobs
+    ]
+    return total, rows
