@@ -221,7 +221,7 @@ async def test_device_output_renders_as_text_on_every_page(
         assert "\x1b" not in page.text and "\x07" not in page.text
         if path != "/ui":
             assert "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;" in page.text
-            assert "\u241b[31mred" in page.text  # ESC shown as its picture
+            assert '0x1b">^[</span>[31mred' in page.text  # ESC shown, marked, as ^[
         assert "script-src 'self'" in page.headers["content-security-policy"]
 
 

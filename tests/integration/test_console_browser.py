@@ -220,7 +220,7 @@ def test_device_output_and_a_diff_render_as_text(page: Page, stack: DevStack) ->
     page.goto(f"/ui/devices/{device['id']}/runs/{run_id}")
     output = page.locator("#output")
     expect(output).to_contain_text("<script>window.pwned = 1</script>")
-    expect(output).to_contain_text("\u241b[31mred")
+    expect(output).to_contain_text("^[[31mred^[[0m")
     assert page.evaluate("window.pwned") is None
     assert page.locator("main script, main img").count() == 0
 

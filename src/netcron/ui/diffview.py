@@ -11,7 +11,7 @@ from typing import Literal
 #: Lines that change on every run without the configuration changing: clocks, uptimes,
 #: counters of when something was last written. Hidden unless the reader asks for them.
 VOLATILE = re.compile(
-    r"^(! (Last configuration change|NVRAM config last updated|Time:)"
+    r"^(!\s*(Last configuration change|NVRAM config last updated|Time:)"
     r"|ntp clock-period"
     r"|.*\buptime is\b"
     r"|Current configuration : \d+ bytes"

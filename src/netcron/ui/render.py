@@ -10,14 +10,15 @@ from typing import Any
 from fastapi import Request
 from fastapi.responses import HTMLResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+from markupsafe import Markup, escape
 
 from netcron.cron import next_fire_time
 from netcron.ui.session import ConsoleUser
 
 TEMPLATES = Path(__file__).parent / "templates"
 
-#: C0 controls (but tab and newline), DEL and C1 controls: shown as visible symbols, so a
-#: device's terminal escapes can neither hide text nor reach the reader's terminal on copy.
+#: C0 controls (but tab and newline), DEL and C1 controls: shown marked, so a device's
+#: terminal escapes can neither hide text nor reach the reader's terminal on copy.
 _CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\x80-\x9f]")
 
 #: What every console response says about itself: no inline script or style, no framing.
@@ -33,20 +34,30 @@ SECURITY_HEADERS = {
 }
 
 
-def visible(text: str | None) -> str:
-    """Control characters as their Unicode pictures (ESC as ␛); escaping stays Jinja's."""
+def _caret(code: int) -> str:
+    """Caret notation (``^[`` for ESC, ``^?`` for DEL), as a terminal's ``cat -v`` shows them."""
+    if code == 0x7F:
+        return "^?"
+    if code < 0x20:
+        return "^" + chr(code + 0x40)
+    return f"\\x{code:02x}"
+
+
+def visible(text: str | None) -> Markup:
+    """``text`` escaped, with each control character shown as a marked caret sequence.
+
+    The text is escaped first and only constant markup is added afterwards, so nothing a
+    device sent can become markup; an escape code shows as ``^[[31m`` and reaches no one's
+    terminal through copy and paste.
+    """
     if not text:
-        return ""
+        return Markup("")
 
-    def picture(match: re.Match[str]) -> str:
+    def mark(match: re.Match[str]) -> str:
         code = ord(match.group())
-        if code == 0x7F:
-            return "\u2421"
-        if code < 0x20:
-            return chr(0x2400 + code)
-        return f"\\x{code:02x}"
+        return f'<span class="ctl" title="control character 0x{code:02x}">{_caret(code)}</span>'
 
-    return _CONTROLS.sub(picture, text)
+    return Markup(_CONTROLS.sub(mark, str(escape(text))))
 
 
 def ago(moment: datetime | None, now: datetime | None = None) -> str:
