@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import random
 import statistics
 import tempfile
@@ -423,6 +424,8 @@ async def _run(database_url: str, devices: int, runs: int, repeat: int) -> dict[
         timings = await time_pages(app, pages, repeat)
     return {
         "seed": seeded,
+        "load_average_1m": round(os.getloadavg()[0], 2),
+        "cpus": os.cpu_count(),
         "before_vacuum": [asdict(t) for t in cold],
         "pages": [asdict(t) for t in timings],
     }
@@ -449,5 +452,6 @@ def run_bench_ui(out: Path, *, devices: int, runs: int, repeat: int) -> None:
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%MZ")
     path = out / f"ui-{stamp}.json"
     path.write_text(json.dumps({"at": stamp, "repeat": repeat, **report}, indent=2))
+    print(f"load average (1 min) at the end: {report['load_average_1m']}", flush=True)
     worst = max(report["pages"], key=lambda p: p["p95_ms"])
     print(f"slowest page at p95: {worst['page']} {worst['p95_ms']} ms; wrote {path}", flush=True)
