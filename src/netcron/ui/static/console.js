@@ -23,22 +23,31 @@
       });
   }
 
+  // At most one refresh a second however many events arrive: a busy fleet sends many.
+  var GAP_MS = 1000;
+
   function live(url) {
     var state = document.getElementById("live-state");
     var source = new EventSource(url);
-    var timer = null;
-    source.onopen = function () { if (state) { state.textContent = "live"; } };
-    source.onerror = function () { if (state) { state.textContent = "reconnecting"; } };
-    source.onmessage = function () {
-      if (timer) { return; }
-      timer = setTimeout(function () {
-        timer = null;
+    var waiting = false, again = false;
+    function soon() {
+      if (waiting) { again = true; return; }
+      waiting = true;
+      setTimeout(function () {
         refresh().then(function (stillLive) {
           if (!stillLive) { source.close(); if (state) { state.textContent = ""; } }
           if (state) { state.dataset.updated = new Date().toISOString(); }
-        }).catch(function () { /* the next event tries again */ });
-      }, 200);
-    };
+        }).catch(function () { /* the next event tries again */ }).then(function () {
+          setTimeout(function () {
+            waiting = false;
+            if (again) { again = false; soon(); }
+          }, GAP_MS);
+        });
+      }, 150);
+    }
+    source.onopen = function () { if (state) { state.textContent = "live"; } };
+    source.onerror = function () { if (state) { state.textContent = "reconnecting"; } };
+    source.onmessage = soon;
     window.addEventListener("pagehide", function () { source.close(); });
   }
 
