@@ -286,7 +286,7 @@ def test_reading_pages_work_without_javascript(browser: Browser, stack: DevStack
         page.get_by_role("button", name="Sign in").click()
         expect(page.get_by_role("heading", name="Overview", exact=True)).to_be_visible()
         page.get_by_role("link", name="Devices", exact=True).click()
-        expect(page.get_by_role("heading", name="Devices")).to_be_visible()
+        expect(page.get_by_role("heading", name="Devices", exact=True)).to_be_visible()
         page.get_by_label("Name", exact=True).fill("console-")
         page.get_by_role("button", name="Search").click()
         expect(page).to_have_url(re.compile(r"q=console-"))
@@ -294,7 +294,7 @@ def test_reading_pages_work_without_javascript(browser: Browser, stack: DevStack
         first.click()
         expect(page.locator("#runs")).to_be_visible()
         page.get_by_role("link", name="Jobs", exact=True).click()
-        expect(page.get_by_role("heading", name="Jobs")).to_be_visible()
+        expect(page.get_by_role("heading", name="Jobs", exact=True)).to_be_visible()
     finally:
         context.close()
 
@@ -311,4 +311,5 @@ def test_the_console_is_usable_from_the_keyboard(page: Page, stack: DevStack) ->
     page.keyboard.press("Tab")
     expect(page.get_by_role("link", name="Devices", exact=True)).to_be_focused()
     page.keyboard.press("Enter")
-    expect(page.get_by_role("heading", name="Devices")).to_be_visible()
+    expect(page).to_have_url(f"{stack.api_url}/ui/devices")
+    expect(page.get_by_role("heading", name="Devices", exact=True)).to_be_visible()
