@@ -140,7 +140,9 @@ async def test_a_fire_still_running_does_not_hold_the_next_one_back(jobs: JobHar
     await handle.terminate()
 
 
-async def test_a_fire_costs_a_few_history_events_and_no_wake_up_of_its_own(jobs: JobHarness) -> None:
+async def test_a_fire_costs_a_few_history_events_and_no_wake_up_of_its_own(
+    jobs: JobHarness,
+) -> None:
     handle = await jobs.start(cron="* * * * *")
     await jobs.env.sleep(timedelta(minutes=10, seconds=30))
     await until(lambda: len(jobs.stub.requests) >= 10)
