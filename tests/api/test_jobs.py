@@ -128,11 +128,13 @@ async def test_patch_pause_resume_and_delete_reach_the_workflow(
     assert patched.status_code == 200 and patched.json()["cron"] == "30 3 * * *"
     assert orchestrator.jobs[job_id].cron == "30 3 * * *"
     assert orchestrator.jobs[job_id].version == 2
+    caps = await client.patch(f"/jobs/{job_id}", json={"concurrency": {"per_label": {"role": 2}}})
+    assert caps.json()["concurrency"] == {"max_in_flight": 20, "per_label": {"role": 2}}
     paused = (await client.post(f"/jobs/{job_id}/pause")).json()
     assert paused["state"] == "paused" and paused["next_fire_times"] == []
     assert orchestrator.jobs[job_id].is_active is False
     resumed = (await client.post(f"/jobs/{job_id}/resume")).json()
-    assert resumed["state"] == "active" and orchestrator.jobs[job_id].version == 4
+    assert resumed["state"] == "active" and orchestrator.jobs[job_id].version == 5
     assert (await client.patch(f"/jobs/{job_id}", json={"cron": None})).status_code == 422
     assert (await client.delete(f"/jobs/{job_id}")).status_code == 204
     assert job_id in orchestrator.stopped

@@ -140,7 +140,9 @@ async def test_a_fire_still_running_does_not_hold_the_next_one_back(jobs: JobHar
     await handle.terminate()
 
 
-async def test_a_fire_costs_a_few_history_events(jobs: JobHarness) -> None:
+async def test_a_fire_costs_a_few_history_events_and_no_wake_up_of_its_own(
+    jobs: JobHarness,
+) -> None:
     handle = await jobs.start(cron="* * * * *")
     await jobs.env.sleep(timedelta(minutes=10, seconds=30))
     await until(lambda: len(jobs.stub.requests) >= 10)
@@ -149,4 +151,7 @@ async def test_a_fire_costs_a_few_history_events(jobs: JobHarness) -> None:
     events = [event async for event in handle.fetch_history_events()]
     fires = sum(e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED for e in events)
     assert fires >= 10
-    assert len(events) / fires <= 15
+    # 10 on a quiet machine: the timer, the activity's three events, two workflow tasks.
+    assert len(events) / fires <= 30
+    canceled = sum(e.event_type == EventType.EVENT_TYPE_TIMER_CANCELED for e in events)
+    assert canceled <= 1  # the stop's wake-up only: a fire's end does not wake the loop

@@ -20,7 +20,7 @@ from typing import Any, cast
 
 from fastapi import APIRouter, BackgroundTasks, Depends, Query, Request, Response
 from pydantic import BaseModel
-from sqlalchemy import Table, func, select, text, update
+from sqlalchemy import Table, and_, func, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -331,11 +331,22 @@ async def _targets(
     session: AsyncSession, job: Job, narrowed: list[uuid.UUID] | None, field: str
 ) -> list[uuid.UUID]:
     where = Target.model_validate(job.target).condition()
+    if narrowed is not None:
+        where = and_(where, Device.id.in_(narrowed))
+    # Held until the runs are inserted: a device deleted meanwhile would fail the insert.
+    found = list(
+        await session.scalars(
+            select(Device.id)
+            .where(where)
+            .order_by(Device.id)
+            .with_for_update(read=True, key_share=True)
+        )
+    )
     if narrowed is None:
-        return list(await session.scalars(select(Device.id).where(where).order_by(Device.id)))
-    found = set(await session.scalars(select(Device.id).where(where, Device.id.in_(narrowed))))
+        return found
+    matched = set(found)
     for index, device_id in enumerate(narrowed):
-        if device_id not in found:
+        if device_id not in matched:
             raise FieldInvalid(
                 f"{field}[{index}]", f"device {device_id} is not a target of this job"
             )
@@ -565,6 +576,7 @@ _RECORD = text(
            error, error_kind, executor_id)
     WHERE r.run_id = v.run_id AND r.fire_id = :fire_id
       AND r.status IN ('scheduled', 'queued', 'running')
+      AND v.attempt >= r.attempt
       AND (v.rank > CASE r.status WHEN 'scheduled' THEN 0 WHEN 'queued' THEN 1 ELSE 2 END
            OR v.attempt > r.attempt)
     RETURNING r.run_id, r.device_id, r.status, r.attempt, r.started_at, r.finished_at,

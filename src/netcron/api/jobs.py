@@ -94,8 +94,8 @@ class JobPolicy(BaseModel):
             if name == "target":
                 values["target"] = value.model_dump(mode="json")
             elif name == "concurrency":
-                values["max_in_flight"] = value.max_in_flight
-                values["per_label"] = value.per_label
+                # Only what the body names: a PATCH of the per-label caps keeps the rest.
+                values |= {field: getattr(value, field) for field in value.model_fields_set}
             else:
                 values[name] = value
         return values

@@ -124,7 +124,11 @@ class Executor:
             log.error("dropping a malformed task: %s", exc.errors()[:3])
             await message.term()
             return
-        extra = {"run_id": task.run_id, "schedule_id": str(task.schedule_id)}
+        extra = {"run_id": task.run_id}
+        if task.schedule_id:
+            extra["schedule_id"] = str(task.schedule_id)
+        if task.fire_id:
+            extra["fire_id"] = str(task.fire_id)
         try:
             result = await self.execute(task, message)
             await publish(self.js, result.subject, result, result.msg_id)
