@@ -301,7 +301,8 @@ def test_reading_pages_work_without_javascript(browser: Browser, stack: DevStack
 
 def test_the_console_is_usable_from_the_keyboard(page: Page, stack: DevStack) -> None:
     page.goto("/ui/login")
-    page.keyboard.type(stack.api_key)  # the key field has the focus
+    expect(page.get_by_label("API key", exact=True)).to_be_focused()  # autofocus
+    page.keyboard.type(stack.api_key)
     page.keyboard.press("Enter")
     expect(page.get_by_role("heading", name="Overview", exact=True)).to_be_visible()
     page.keyboard.press("Tab")
