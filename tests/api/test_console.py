@@ -440,3 +440,12 @@ async def test_configuration_versions_show_where_the_api_has_history(
     diff = await browser.get(device_page + link)
     assert diff.status_code == 200
     assert "hostname r1" in diff.text and "hostname r2" in diff.text
+
+
+async def test_the_console_event_stream_needs_a_session(browser: httpx.AsyncClient) -> None:
+    assert (await browser.get("/ui/events")).status_code == 303
+    await sign_in(browser, ADMIN_KEY)
+    # These tests run without NATS: the stream says so, as a page, with 503.
+    response = await browser.get("/ui/events?device_id=not-a-uuid")
+    assert response.status_code == 422
+    assert (await browser.get("/ui/events")).status_code == 503

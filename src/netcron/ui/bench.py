@@ -77,7 +77,18 @@ def _percentile(values: list[float], share: float) -> float:
 
 
 async def _copy(engine: AsyncEngine, table: str, columns: list[str], rows: Any) -> None:
+    """COPY ``rows`` in; a column the schema does not have (yet, or any more) is left out."""
     async with engine.connect() as connection:
+        present = set(
+            await connection.scalars(
+                text("SELECT column_name FROM information_schema.columns WHERE table_name = :t"),
+                {"t": table},
+            )
+        )
+        keep = [index for index, column in enumerate(columns) if column in present]
+        if len(keep) < len(columns):
+            columns = [columns[index] for index in keep]
+            rows = [tuple(row[index] for index in keep) for row in rows]
         raw = await connection.get_raw_connection()
         driver: Any = raw.driver_connection
         await driver.copy_records_to_table(table, records=rows, columns=columns)
