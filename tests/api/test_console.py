@@ -14,7 +14,7 @@ import pytest
 from fastapi import APIRouter, FastAPI
 from sqlalchemy import select
 
-from netcron.db.models import CommandResult, Schedule
+from netcron.db.models import Schedule
 from tests.api.conftest import ADMIN_KEY, READ_KEY, WORKER_KEY
 
 HOSTILE = "<script>alert('x')</script>\x1b[31mred\x1b[0m & \x07bell"
@@ -57,28 +57,30 @@ async def add_run(
     minutes_ago: float = 1,
     error_kind: str | None = None,
 ) -> str:
+    """A finished run, recorded as the worker records runs (whatever stores the output)."""
     at = datetime.now(UTC) - timedelta(minutes=minutes_ago)
     run_id = f"{schedule['id']}:{int(at.timestamp())}"
-    async with app.state.sessionmaker() as session:
-        session.add(
-            CommandResult(
-                run_id=run_id,
-                schedule_id=uuid.UUID(schedule["id"]),
-                command_id=uuid.UUID(schedule["command_id"]),
-                device_id=uuid.UUID(schedule["device_id"]),
-                scheduled_at=at,
-                started_at=at + timedelta(milliseconds=3),
-                finished_at=at + timedelta(milliseconds=250),
-                status=status,
-                attempt=1,
-                output=output,
-                error="it broke" if status == "failed" else None,
-                error_kind=error_kind,
-                executor_id="exec-1:42",
-                command="show running-config",
-            )
-        )
-        await session.commit()
+    record = {
+        "run_id": run_id,
+        "command_id": schedule["command_id"],
+        "status": status,
+        "scheduled_at": at.isoformat(),
+        "started_at": (at + timedelta(milliseconds=3)).isoformat(),
+        "finished_at": (at + timedelta(milliseconds=250)).isoformat(),
+        "output": output,
+        "error": "it broke" if status == "failed" else None,
+        "error_kind": error_kind,
+        "executor_id": "exec-1:42",
+        "command": "show running-config",
+    }
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app),
+        base_url="http://netcron.test",
+        headers={"X-API-Key": WORKER_KEY},
+    ) as worker:
+        path = f"/devices/{schedule['device_id']}/schedules/{schedule['id']}/result"
+        response = await worker.post(path, json=record)
+        assert response.status_code == 200, response.text
     return run_id
 
 
