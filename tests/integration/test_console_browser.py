@@ -177,6 +177,9 @@ def test_a_schedule_made_in_the_console_shows_its_runs_live(page: Page, stack: D
     page.get_by_role("button", name="Pause").click()
     expect(page.locator("[data-schedule]").get_by_text("paused")).to_be_visible()
     expect(page.get_by_role("button", name="Resume")).to_be_visible()
+    page.get_by_role("button", name="Check now").click()
+    expect(page.get_by_text("Check done")).to_be_visible()
+    expect(page.locator(".facts")).to_contain_text("login ok")
 
     page.goto("/ui")
     expect(page.locator("#overview")).to_contain_text(name)
