@@ -317,3 +317,83 @@ def test_the_console_is_usable_from_the_keyboard(page: Page, stack: DevStack) ->
     page.keyboard.press("Enter")
     expect(page).to_have_url(f"{stack.api_url}/ui/devices")
     expect(page.get_by_role("heading", name="Devices", exact=True)).to_be_visible()
+
+
+@pytest.mark.skipif(not SHOTS, reason="screenshots only when NETCRON_CONSOLE_SCREENSHOTS is set")
+def test_screenshots_of_a_small_estate(page: Page, stack: DevStack) -> None:
+    """The README's overview, devices and jobs pictures, over a few devices of two sites."""
+    with api(stack) as client:
+        made = []
+        for index, (site, role, platform) in enumerate(
+            [
+                ("ams1", "core", "cisco_xe"),
+                ("ams1", "access", "arista_eos"),
+                ("ams1", "access", "arista_eos"),
+                ("fra2", "core", "juniper_junos"),
+                ("fra2", "edge", "cisco_xr"),
+                ("fra2", "access", "cisco_nxos"),
+            ]
+        ):
+            device = client.post(
+                "/devices",
+                json={
+                    "name": f"{site}-{role}-{index + 1:02d}",
+                    "host": f"10.{20 + index}.0.1",
+                    "platform": platform,
+                    "labels": {"site": site, "role": role},
+                },
+            ).json()
+            command = client.post(
+                f"/devices/{device['id']}/commands",
+                json={"name": "config", "text": "show running-config"},
+            ).json()
+            schedule = client.post(
+                f"/devices/{device['id']}/commands/{command['id']}/schedules",
+                json={"cron": "*/3 * * * * *"},
+            ).json()
+            made.append((device, command, schedule))
+        device, command, schedule = made[4]
+        client.patch(
+            f"/devices/{device['id']}/commands/{command['id']}/schedules/{schedule['id']}",
+            json={"is_active": False},
+        )
+        at = datetime.now(UTC).replace(microsecond=0) - timedelta(seconds=15)
+        failed = {
+            "run_id": f"{schedule['id']}:{int(at.timestamp())}",
+            "command_id": command["id"],
+            "status": "failed",
+            "scheduled_at": at.isoformat(),
+            "started_at": at.isoformat(),
+            "finished_at": (at + timedelta(seconds=10)).isoformat(),
+            "error": "no answer from 10.24.0.1:22 within 10 s",
+            "error_kind": "unreachable",
+            "executor_id": "vm:4711",
+        }
+        client.post(f"/devices/{device['id']}/schedules/{schedule['id']}/result", json=failed)
+        job = client.post(
+            "/jobs",
+            json={
+                "name": "ams1-nightly-backup",
+                "command": "show running-config",
+                "target": {"labels": {"site": "ams1"}},
+                "cron": "0 2 * * *",
+                "timezone": "Europe/Amsterdam",
+                "concurrency": {"max_in_flight": 5},
+            },
+        ).json()
+        client.post(f"/jobs/{job['id']}/runs")
+    sign_in(page, stack)
+    page.wait_for_timeout(7_000)  # a few fires of every schedule
+    page.goto("/ui")
+    shot(page, "overview")
+    page.goto("/ui/devices?labels=site:ams1+site:fra2")
+    shot(page, "devices")
+    page.goto(f"/ui/jobs/{job['id']}")
+    expect(page.locator("#fires").get_by_text("finished")).to_be_visible(timeout=20_000)
+    shot(page, "job")
+    page.goto("/ui/jobs")
+    shot(page, "jobs")
+    with api(stack) as client:
+        for device, _, _ in made:
+            client.delete(f"/devices/{device['id']}")
+        client.delete(f"/jobs/{job['id']}")
