@@ -93,6 +93,13 @@ async def test_pages_send_a_visitor_without_session_to_sign_in(
         assert response.headers["location"].startswith("/ui/login?next=/ui")
 
 
+async def test_the_console_answers_with_and_without_its_trailing_slash(
+    browser: httpx.AsyncClient,
+) -> None:
+    assert (await browser.get("/ui/")).headers["location"] == "/ui"
+    assert (await browser.get("/ui")).headers["location"] == "/ui/login?next=/ui"
+
+
 async def test_an_api_key_header_is_not_a_console_session(client: httpx.AsyncClient) -> None:
     assert (await client.get("/ui/devices")).status_code == 303
 

@@ -66,12 +66,17 @@ async def login_form(request: Request) -> Response:
     if await current_user(request) is not None:
         return RedirectResponse("/ui", status_code=303)
     token = login_token(request)
-    next_path = request.query_params.get("next", "")
+    next_path = request.query_params.get("next", "")[:512]
     response = page(
         request, "login.html", None, note=note(request), login_token=token, next_path=next_path
     )
     set_login_token(request, response, token)
     return response
+
+
+@router.get("/", include_in_schema=False)
+async def trailing_slash() -> RedirectResponse:
+    return RedirectResponse("/ui", status_code=308)
 
 
 async def broker_backlog(request: Request) -> dict[str, int] | None:
