@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import re
 import socket
 from datetime import UTC, datetime
 
@@ -23,6 +24,7 @@ from netcron.crypto import CredentialCipher, Credentials, CredentialsUnreadable
 from netcron.executor.drivers import Driver, DriverError, Output, get_driver
 from netcron.executor.executions import ExecutionLog
 from netcron.executor.sessions import NoSessionInTime, SessionLeases
+from netcron.history.executor import treat_output
 from netcron.messages import EXECUTORS_CONSUMER, TASKS_STREAM, ResultMessage, TaskMessage
 from netcron.platforms import ErrorKind
 from netcron.runs import RunStatus
@@ -209,7 +211,15 @@ class Executor:
             if announce is not None:
                 announce.cancel()
         result = output if isinstance(output, Output) else Output(output)
-        text, truncated = cap(result.text, self.settings.output_max_bytes)
+        try:
+            seen = await asyncio.to_thread(
+                treat_output, result.text, task, self.settings.output_max_bytes
+            )
+        except re.error as exc:
+            # never let an output out unmasked: the api validates patterns, so this is a
+            # pattern this Python cannot compile
+            return self._done(task, started, RunStatus.FAILED, error=f"mask: invalid regex: {exc}")
+        text, truncated = cap(seen.text, self.settings.output_max_bytes)
         return self._done(
             task,
             started,
@@ -217,6 +227,8 @@ class Executor:
             output=text,
             output_truncated=truncated,
             host_key=result.host_key,
+            parsed=seen.parsed,
+            parse_error=seen.parse_error,
         )
 
     def _session(self, task: TaskMessage) -> contextlib.AbstractAsyncContextManager[None]:

@@ -1,0 +1,63 @@
+"""The api's part of history: store a run's output, and say whether its series changed.
+
+Called with plain values (the record's output, how to normalize it, the series), so that
+a schedule's run and a job's device result take the same path.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from netcron.db.models import CommandResult
+from netcron.history.diff import Diff, DiffStats
+from netcron.history.normalize import normalize
+from netcron.history.options import ChangeTracking
+from netcron.history.series import Series, previous_run
+from netcron.history.store import Blob, blob_texts
+
+#: Lines of the diff a ``run.changed`` event carries.
+EVENT_DIFF_LINES = 20
+
+
+def blob_for(output: str | None, tracking: ChangeTracking | None) -> Blob | None:
+    """What to store for an output: the normalized text when its series tracks changes."""
+    if output is None:
+        return None
+    if tracking is None:
+        return Blob.of(output)
+    return Blob.of_normalized(normalize(output, tracking.platform, tracking.ignore_lines))
+
+
+@dataclass(frozen=True)
+class Change:
+    """A tracked run whose output differs from the previous one's."""
+
+    stats: DiffStats
+    diff: str
+    against: str | None
+
+
+async def compare_with_previous(
+    session: AsyncSession, row: CommandResult, blob: Blob, series: Series
+) -> Change | None:
+    """Set ``changed`` and the line counts on ``row``; the change, when there is one.
+
+    One query finds the previous successful run of the series; only when its hash
+    differs does a second one fetch its text for the line counts.
+    """
+    previous = await previous_run(session, series, row.scheduled_at)
+    if previous is not None and previous.output_hash == blob.hash:
+        row.changed, row.lines_added, row.lines_removed = False, 0, 0
+        return None
+    old = None
+    if previous is not None:
+        old = (await blob_texts(session, [previous.output_hash])).get(previous.output_hash)
+    diff = Diff.of(old, blob.text)
+    stats = diff.stats()
+    row.changed, row.lines_added, row.lines_removed = True, stats.added, stats.removed
+    against = previous.run_id if previous else None
+    text = diff.unified(against or "/dev/null", row.run_id)
+    preview = "\n".join(text.splitlines()[:EVENT_DIFF_LINES])
+    return Change(stats, preview, against)
