@@ -93,14 +93,17 @@ async def canary(api: httpx.AsyncClient, stack: DevStack) -> dict[str, Any]:
     await api.get(f"/devices/{device['id']}")
     await api.get("/devices")
     backups = (
-        await api.get(f"/devices/{device['id']}/results", params={"command_id": backup["id"]})
+        await api.get(
+            f"/devices/{device['id']}/results",
+            params={"command_id": backup["id"], "status": "succeeded"},
+        )
     ).json()["items"]
     assert "snmp-server community <removed> RO" in backups[0]["output"]
     await api.get(f"/devices/{device['id']}/results/{backups[0]['run_id']}/diff")
     await api.get(f"/devices/{device['id']}/versions", params={"command_id": backup["id"]})
     await asyncio.sleep(0.5)
     await tap.close()
-    return {"device": device, "schedule": schedule, "broker": seen}
+    return {"device": device, "schedule": schedule, "broker": seen, "backups": backups}
 
 
 def _secrets() -> list[bytes]:
@@ -149,6 +152,15 @@ async def test_no_temporal_history_contains_a_secret(
     decoded = await temporal.get_workflow_handle(workflow_id).fetch_history()
     for history in (stored_bytes, decoded.to_json().encode()):
         assert not [secret for secret in _secrets() if secret in history]
+
+
+async def test_backups_whose_clock_lines_moved_are_one_version(canary: dict[str, Any]) -> None:
+    """Through the whole pipeline: the NVRAM time changes every run, the configuration not."""
+    *later, first = canary["backups"]
+    assert first["changed"] is True
+    assert later and {run["changed"] for run in later} == {False}
+    assert {run["content_hash"] for run in canary["backups"]} == {first["content_hash"]}
+    assert len({run["output"] for run in canary["backups"]}) > 1
 
 
 async def test_no_database_row_contains_a_secret(canary: dict[str, Any], stack: DevStack) -> None:
