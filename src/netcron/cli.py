@@ -212,6 +212,11 @@ def cmd_bench(args: argparse.Namespace) -> int:
     from netcron.bench import ApiLoad, run_bench
 
     _settings("bench")
+    if args.history:
+        from netcron.bench_history import run_bench_history
+
+        run_bench_history(Path(args.out), devices=args.history, days=args.days)
+        return 0
     if args.reconcile:
         from netcron.bench_reconcile import run_bench_reconcile
 
@@ -406,6 +411,14 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="instead: time reconciliation passes over N schedules (e.g. 10000)",
     )
+    bench.add_argument(
+        "--history",
+        type=int,
+        metavar="DEVICES",
+        help="instead: bytes on disk and read latency of hourly config backups of DEVICES "
+        "devices over --days days (1000 for the README)",
+    )
+    bench.add_argument("--days", type=int, default=30, help="--history: days seeded (default 30)")
     bench.set_defaults(func=cmd_bench)
     from netcron.tools.chaos_report import FAULTS
 
