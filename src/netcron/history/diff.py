@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 from dataclasses import dataclass
+from functools import cached_property
 
 from pydantic import BaseModel
 
@@ -28,9 +29,14 @@ class Hunk(BaseModel):
     lines: list[str]
 
 
-@dataclass(frozen=True)
+@dataclass
 class Diff:
-    """A comparison of ``old`` with ``new``, line by line."""
+    """A comparison of ``old`` with ``new``, line by line.
+
+    difflib's matcher with its defaults, as ``difflib.unified_diff`` uses it: with
+    ``autojunk`` off, the hundreds of ``!`` lines of a 40 KB configuration made one
+    comparison take 12 ms instead of 2.6 (`netcron bench --history`).
+    """
 
     old: list[str]
     new: list[str]
@@ -39,13 +45,13 @@ class Diff:
     def of(cls, old: str | None, new: str) -> Diff:
         return cls(_lines(old), _lines(new))
 
+    @cached_property
     def _matcher(self) -> difflib.SequenceMatcher[str]:
-        # autojunk off: a configuration's many "!" lines would count as junk and blur hunks
-        return difflib.SequenceMatcher(None, self.old, self.new, autojunk=False)
+        return difflib.SequenceMatcher(None, self.old, self.new)
 
     def stats(self) -> DiffStats:
         added = removed = 0
-        for tag, i1, i2, j1, j2 in self._matcher().get_opcodes():
+        for tag, i1, i2, j1, j2 in self._matcher.get_opcodes():
             if tag in ("replace", "delete"):
                 removed += i2 - i1
             if tag in ("replace", "insert"):
@@ -54,7 +60,7 @@ class Diff:
 
     def hunks(self, context: int = CONTEXT) -> list[Hunk]:
         hunks = []
-        for group in self._matcher().get_grouped_opcodes(context):
+        for group in self._matcher.get_grouped_opcodes(context):
             lines: list[str] = []
             for tag, i1, i2, j1, j2 in group:
                 if tag == "equal":
