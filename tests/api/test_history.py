@@ -9,7 +9,8 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import func, select, text
+from sqlalchemy import delete, event, func, select, text
+from sqlalchemy.orm import Session
 
 from netcron.api.orchestrator import InMemoryOrchestrator
 from netcron.db.models import CommandResult, Output
@@ -134,6 +135,18 @@ async def test_identical_normalized_outputs_are_stored_once(
             .where(CommandResult.output_hash.is_not(None))
         )
     assert (blobs, runs) == (2, 3)
+    async with app.state.engine.connect() as connection:
+        residue = await connection.scalar(
+            select(CommandResult.output_volatile).where(
+                CommandResult.run_id == history[1]["run_id"]
+            )
+        )
+    assert set(residue) == {"changed"}, "a later run keeps only what differs from its blob's"
+    assert [line for _, line in residue["changed"]] == [
+        "! Last configuration change at 01:00:00 UTC day 1 2026 by netops",
+        "ntp clock-period 36028797018963969",
+        "! generated day 1",
+    ]
 
 
 async def test_reading_a_run_gives_its_output_exactly(
@@ -359,3 +372,29 @@ async def test_version_retention_keeps_the_newest_version(
     async with app.state.engine.connect() as connection:
         hashes = (await connection.execute(text("SELECT count(*) FROM outputs"))).scalar()
     assert hashes == 1, "the blob only the deleted version used went with it"
+
+
+async def test_a_record_whose_blob_is_dropped_under_it_records_again(
+    app: FastAPI, client: httpx.AsyncClient, backup: dict[str, Any]
+) -> None:
+    """Retention drops an unused blob between the record's two statements: it records again."""
+    first = await _run(client, backup, 0, _clock(0))
+    async with app.state.engine.begin() as connection:
+        await connection.execute(text("DELETE FROM command_results"))
+    dropped: list[bool] = []
+
+    def drop_the_blob(session: Session, *_: object) -> None:
+        if not dropped:
+            dropped.append(True)
+            session.execute(delete(Output))
+
+    event.listen(Session, "before_flush", drop_the_blob)
+    try:
+        again = await _run(client, backup, 1, _clock(1))
+    finally:
+        event.remove(Session, "before_flush", drop_the_blob)
+    assert dropped
+    assert again["output"] == _clock(1)
+    assert again["content_hash"] == first["content_hash"]
+    read = await client.get(f"/devices/{again['device_id']}/results/{again['run_id']}")
+    assert read.json()["output"] == _clock(1)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from netcron.history.normalize import normalize, restore
+from netcron.history.normalize import normalize, relative_to, restore
 
 from .configs import EOS_RUNNING, IOS_RUNNING, IOS_VERSION, JUNOS_CONFIG, NXOS_RUNNING
 
@@ -70,3 +70,23 @@ def test_restore_gives_back_the_output_byte_for_byte(text: str) -> None:
 
 def test_nothing_set_aside_means_no_residue() -> None:
     assert normalize("hostname r1\n", "cisco_ios").residue() is None
+
+
+def test_a_later_run_keeps_only_the_volatile_lines_that_moved() -> None:
+    first = normalize(IOS_RUNNING, "cisco_ios")
+    later_text = IOS_RUNNING.replace("clock-period 36028797018963968", "clock-period 360287")
+    later = normalize(later_text, "cisco_ios")
+    relative = relative_to(later.residue(), first.residue())
+    assert relative == {"changed": [[later.volatile[-1][0], "ntp clock-period 360287"]]}
+    assert restore(later.text, relative, first.residue()) == later_text
+    same = relative_to(first.residue(), first.residue())
+    assert same == {"changed": []}
+    assert restore(first.text, same, first.residue()) == IOS_RUNNING
+
+
+def test_a_residue_of_another_shape_stays_whole() -> None:
+    first = normalize(IOS_RUNNING, "cisco_ios")
+    other_text = IOS_RUNNING.replace("ntp clock-period 36028797018963968\n", "")
+    other = normalize(other_text, "cisco_ios")
+    assert relative_to(other.residue(), first.residue()) == other.residue()
+    assert restore(other.text, other.residue(), first.residue()) == other_text

@@ -20,7 +20,7 @@ from netcron.api.results import get_run
 from netcron.db.models import CommandResult
 from netcron.history.diff import Diff, DiffStats, Hunk
 from netcron.history.series import Series, is_version, previous_run, versions
-from netcron.history.store import blob_texts
+from netcron.history.store import stored_blobs
 
 router = APIRouter(
     prefix="/devices/{device_id}", tags=["history"], dependencies=[Depends(read_or_write)]
@@ -79,10 +79,10 @@ async def read_diff(
         previous = await previous_run(session, Series.of(row), row.scheduled_at)
         if previous is not None:
             base = await get_run(session, device_id, previous.run_id)
-    texts = await blob_texts(session, [row.output_hash, base.output_hash if base else None])
+    blobs = await stored_blobs(session, [row.output_hash, base.output_hash if base else None])
     assert row.output_hash is not None
-    new = texts.get(bytes(row.output_hash), "")
-    old = texts.get(bytes(base.output_hash)) if base and base.output_hash else None
+    new = blobs[bytes(row.output_hash)].text
+    old = blobs[bytes(base.output_hash)].text if base and base.output_hash else None
     diff = Diff.of(old, new)
     if DIFF_MEDIA_TYPE in request.headers.get("accept", ""):
         label = base.run_id if base else "/dev/null"

@@ -32,6 +32,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from netcron.api.auth import read_or_write, results_scope
@@ -47,7 +48,7 @@ from netcron.events import Event, first_lines
 from netcron.history.changes import Change, blob_for, compare_with_previous
 from netcron.history.diff import DiffStats
 from netcron.history.series import Series
-from netcron.history.store import STORE_BLOB, Blob, blob_texts, output_text
+from netcron.history.store import STORE_BLOB, Blob, Stored, output_text, stored_blobs
 from netcron.platforms import ErrorKind, HostKeyPolicy
 from netcron.runs import RunStatus, can_move
 from netcron.runspec import RunRecord
@@ -111,8 +112,8 @@ _COLUMNS = tuple(
 )
 
 
-def to_read(row: CommandResult, texts: dict[bytes, str]) -> ResultRead:
-    """The run as the api shows it, its output restored from ``texts`` (its blob)."""
+def to_read(row: CommandResult, blobs: dict[bytes, Stored]) -> ResultRead:
+    """The run as the api shows it, its output restored from ``blobs`` (its blob)."""
     tracked = row.changed is not None
     stats = None
     if tracked and row.lines_added is not None and row.lines_removed is not None:
@@ -120,7 +121,7 @@ def to_read(row: CommandResult, texts: dict[bytes, str]) -> ResultRead:
     return ResultRead.model_validate(
         {name: getattr(row, name) for name in _COLUMNS}
         | {
-            "output": output_text(texts, row.output_hash, row.output_volatile),
+            "output": output_text(blobs, row.output_hash, row.output_volatile),
             "content_hash": row.output_hash.hex() if tracked and row.output_hash else None,
             "diff_stats": stats,
         }
@@ -128,8 +129,8 @@ def to_read(row: CommandResult, texts: dict[bytes, str]) -> ResultRead:
 
 
 async def read_all(session: AsyncSession, rows: list[CommandResult]) -> list[ResultRead]:
-    texts = await blob_texts(session, (row.output_hash for row in rows))
-    return [to_read(row, texts) for row in rows]
+    blobs = await stored_blobs(session, (row.output_hash for row in rows))
+    return [to_read(row, blobs) for row in rows]
 
 
 class ResultPage(Page[ResultRead]):
@@ -236,7 +237,30 @@ class Recorded:
     blob: Blob | None
 
 
+#: The foreign key a record breaks when retention dropped its blob between the statement
+#: that stores the blob (a no-op: it was there) and the one that points the run at it.
+BLOB_KEY = "command_results_output_hash_fkey"
+
+
 async def record_run(
+    session: AsyncSession, *, device_id: uuid.UUID, schedule_id: uuid.UUID, record: RunRecord
+) -> Recorded:
+    """Record ``record``; once more if its blob was swept from under it (it is stored anew)."""
+    try:
+        return await _record_run(
+            session, device_id=device_id, schedule_id=schedule_id, record=record
+        )
+    except IntegrityError as exc:
+        if BLOB_KEY not in str(exc.orig):
+            raise
+        log.info("output swept while recording; recording again", extra={"run_id": record.run_id})
+        await session.rollback()
+        return await _record_run(
+            session, device_id=device_id, schedule_id=schedule_id, record=record
+        )
+
+
+async def _record_run(
     session: AsyncSession, *, device_id: uuid.UUID, schedule_id: uuid.UUID, record: RunRecord
 ) -> Recorded:
     """Upsert by ``run_id``: a retried or repeated record never makes a second row.
@@ -260,6 +284,7 @@ async def record_run(
             "blob_hash": blob.hash if blob else None,
             "blob_size": blob.size if blob else None,
             "blob_data": blob.data if blob else None,
+            "blob_volatile": blob.residue if blob else None,
         },
     )
     row = await session.scalar(
@@ -319,8 +344,9 @@ async def post_result(
     if "return=minimal" in request.headers.get("prefer", ""):
         return Response(status_code=204, background=background)
     blob = recorded.blob
-    if blob is not None and row.output_hash == blob.hash:
-        return to_read(row, {blob.hash: blob.text})
+    if blob is not None and row.output_hash == blob.hash and row.output_volatile == blob.residue:
+        # the row keeps its residue whole: the blob's own does not matter
+        return to_read(row, {blob.hash: Stored(blob.text)})
     return (await read_all(session, [row]))[0]
 
 

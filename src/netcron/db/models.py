@@ -24,6 +24,8 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 JsonDict = JSON().with_variant(JSONB(), "postgresql")
+#: A JSON column whose Python None is SQL NULL (not JSON ``null``), so ``IS NULL`` holds.
+NullableJson = JSON(none_as_null=True).with_variant(JSONB(none_as_null=True), "postgresql")
 
 
 class Base(DeclarativeBase):
@@ -93,7 +95,7 @@ class Command(Timestamped, Base):
     mask: Mapped[list[str]] = mapped_column(
         JsonDict, nullable=False, default=list, server_default="[]"
     )
-    parse: Mapped[dict[str, Any] | None] = mapped_column(JsonDict)
+    parse: Mapped[dict[str, Any] | None] = mapped_column(NullableJson)
 
 
 class Schedule(Timestamped, Base):
@@ -168,7 +170,7 @@ class CommandResult(Timestamped, Base):
     #: The output, in the content-addressed store (for a tracked run: its normalized text).
     output_hash: Mapped[bytes | None] = mapped_column(LargeBinary, ForeignKey("outputs.hash"))
     #: The lines normalization set aside, to restore the output (``history.normalize``).
-    output_volatile: Mapped[dict[str, Any] | None] = mapped_column(JsonDict)
+    output_volatile: Mapped[dict[str, Any] | None] = mapped_column(NullableJson)
     output_truncated: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
     error: Mapped[str | None] = mapped_column(Text)
     error_kind: Mapped[str | None] = mapped_column(String(32))
@@ -179,7 +181,7 @@ class CommandResult(Timestamped, Base):
     changed: Mapped[bool | None] = mapped_column(Boolean)
     lines_added: Mapped[int | None] = mapped_column(Integer)
     lines_removed: Mapped[int | None] = mapped_column(Integer)
-    parsed: Mapped[list[dict[str, Any]] | None] = mapped_column(JsonDict)
+    parsed: Mapped[list[dict[str, Any]] | None] = mapped_column(NullableJson)
     parse_error: Mapped[str | None] = mapped_column(Text)
 
 
@@ -191,6 +193,9 @@ class Output(Base):
     hash: Mapped[bytes] = mapped_column(LargeBinary, primary_key=True)
     size: Mapped[int] = mapped_column(Integer, nullable=False)
     data: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)
+    #: The lines normalization set aside in the first run that stored this text; later
+    #: runs keep only the lines that differ from these.
+    volatile: Mapped[dict[str, Any] | None] = mapped_column(NullableJson)
     created_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now(), nullable=False
     )

@@ -12,10 +12,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from netcron.db.models import CommandResult
 from netcron.history.diff import Diff, DiffStats
-from netcron.history.normalize import normalize
+from netcron.history.normalize import normalize, relative_to
 from netcron.history.options import ChangeTracking
 from netcron.history.series import Series, previous_run
-from netcron.history.store import Blob, blob_texts
+from netcron.history.store import Blob, stored_blobs
 
 #: Lines of the diff a ``run.changed`` event carries.
 EVENT_DIFF_LINES = 20
@@ -42,18 +42,23 @@ class Change:
 async def compare_with_previous(
     session: AsyncSession, row: CommandResult, blob: Blob, series: Series
 ) -> Change | None:
-    """Set ``changed`` and the line counts on ``row``; the change, when there is one.
+    """Set ``changed``, the line counts and the residue on ``row``; the change, if any.
 
-    One query finds the previous successful run of the series; only when its hash
-    differs does a second one fetch its text for the line counts.
+    One query finds the previous successful run of the series (with its blob's residue);
+    when the hash is the same that is all. When it differs, a second one reads the
+    previous text (for the line counts) and this run's blob's residue (the blob may be an
+    older one coming back).
     """
     previous = await previous_run(session, series, row.scheduled_at)
     if previous is not None and previous.output_hash == blob.hash:
         row.changed, row.lines_added, row.lines_removed = False, 0, 0
+        row.output_volatile = relative_to(blob.residue, previous.blob_volatile)
         return None
-    old = None
-    if previous is not None:
-        old = (await blob_texts(session, [previous.output_hash])).get(previous.output_hash)
+    wanted = [blob.hash] + ([previous.output_hash] if previous else [])
+    stored = await stored_blobs(session, wanted)
+    ours = stored.get(blob.hash)
+    row.output_volatile = relative_to(blob.residue, ours.volatile if ours else None)
+    old = stored[previous.output_hash].text if previous and previous.output_hash in stored else None
     diff = Diff.of(old, blob.text)
     stats = diff.stats()
     row.changed, row.lines_added, row.lines_removed = True, stats.added, stats.removed

@@ -5,8 +5,14 @@ A line that changes on every run without the configuration changing (IOS
 backup look changed, Oxidized's most heard complaint. Each platform has default filters
 (after Oxidized's models and what the devices print), and a command adds its own
 ``ignore_lines``. A filtered line is not thrown away: it is kept beside the normalized
-text with its line number, so the output can be put back together byte for byte while
-the normalized text, identical from run to run, is stored once.
+text with its line number (the *residue*), so the output can be put back together byte
+for byte while the normalized text, identical from run to run, is stored once.
+
+A stored blob keeps the residue of the first run that produced it, and each later run
+keeps only the lines that differ from it (``relative_to``): an ``ntp clock-period``
+that moved, or nothing at all when only the lines that move with a change (the
+last-change stamps) were set aside. A residue is either whole, ``{"lines": n, "at":
+[[index, line], …]}``, or relative to its blob's, ``{"changed": [[index, line], …]}``.
 """
 
 from __future__ import annotations
@@ -18,6 +24,9 @@ from functools import lru_cache
 from typing import Any
 
 from netcron.history.options import compile_pattern
+
+#: Lines set aside: ``{"lines": n, "at": [[index, line], …]}``, or ``{"changed": […]}``.
+Residue = dict[str, Any]
 
 _IOS = (
     r"^! Last configuration change at ",
@@ -84,7 +93,7 @@ class Normalized:
     volatile: list[tuple[int, str]] = field(default_factory=list)
     total: int = 0
 
-    def residue(self) -> dict[str, Any] | None:
+    def residue(self) -> Residue | None:
         """What the run's row keeps to restore its output (None: nothing was set aside)."""
         if not self.volatile:
             return None
@@ -109,15 +118,41 @@ def normalize(text: str, platform: str, ignore_lines: Sequence[str] = ()) -> Nor
     return Normalized("\n".join(kept), volatile, len(lines))
 
 
-def restore(text: str, residue: dict[str, Any] | None) -> str:
+def relative_to(residue: Residue | None, reference: Residue | None) -> Residue | None:
+    """``residue`` as the lines that differ from ``reference`` (its blob's), if it can be.
+
+    It can when both set the same line numbers aside of outputs of the same length;
+    otherwise the residue stays whole.
+    """
+    if residue is None or reference is None or "at" not in reference:
+        return residue
+    ours, theirs = _lines_at(residue), _lines_at(reference)
+    if residue["lines"] != reference["lines"] or ours.keys() != theirs.keys():
+        return residue
+    return {"changed": [[i, line] for i, line in ours.items() if theirs[i] != line]}
+
+
+def resolve(residue: Residue | None, reference: Residue | None) -> Residue | None:
+    """The whole residue of a run, from its own and its blob's."""
+    if residue is None or "changed" not in residue:
+        return residue
+    if reference is None:
+        raise ValueError("a relative residue needs its blob's residue")
+    lines = _lines_at(reference) | _lines_at({"at": residue["changed"]})
+    return {"lines": reference["lines"], "at": [[i, line] for i, line in sorted(lines.items())]}
+
+
+def _lines_at(residue: Residue) -> dict[int, str]:
+    return {int(index): str(line) for index, line in residue["at"]}
+
+
+def restore(text: str, residue: Residue | None, reference: Residue | None = None) -> str:
     """The output as the device gave it: ``text`` with the lines set aside put back."""
-    if not residue:
+    whole = resolve(residue, reference)
+    if not whole:
         return text
-    at = [(int(index), str(line)) for index, line in residue["at"]]
-    kept = text.split("\n") if int(residue["lines"]) > len(at) else []
-    lines: list[str] = []
+    pending = _lines_at(whole)
+    total = int(whole["lines"])
+    kept = text.split("\n") if total > len(pending) else []
     source = iter(kept)
-    pending = dict(at)
-    for index in range(int(residue["lines"])):
-        lines.append(pending[index] if index in pending else next(source))
-    return "\n".join(lines)
+    return "\n".join(pending[i] if i in pending else next(source) for i in range(total))

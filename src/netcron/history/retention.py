@@ -31,7 +31,9 @@ log = logging.getLogger(__name__)
 BATCH = 2000
 #: Breath between batches, so a large backlog does not crowd out the api's own writes.
 PAUSE = 0.05
-#: A blob younger than this is never swept as an orphan: a record may be about to use it.
+#: A blob younger than this is never dropped: a record may be about to point at it. (One
+#: that reuses an older blob at the moment it is dropped records again, see
+#: ``api.results.record_run``, and the blob it stores anew is young.)
 ORPHAN_GRACE = timedelta(hours=1)
 
 
@@ -55,19 +57,26 @@ async def retain(
     done = Retained()
     if results_days:
         old = CommandResult.scheduled_at < now - timedelta(days=results_days)
-        runs, blobs = await _delete_in_batches(sessionmaker, old & ~is_version(), batch)
+        runs, blobs = await _delete_in_batches(
+            sessionmaker, old & ~is_version(), batch, now - ORPHAN_GRACE
+        )
         done.runs, done.blobs = runs, done.blobs + blobs
     if versions_days:
         old = CommandResult.scheduled_at < now - timedelta(days=versions_days)
         condition = old & is_version() & newer_version_exists()
-        versions, blobs = await _delete_in_batches(sessionmaker, condition, batch)
+        versions, blobs = await _delete_in_batches(
+            sessionmaker, condition, batch, now - ORPHAN_GRACE
+        )
         done.versions, done.blobs = versions, done.blobs + blobs
     done.blobs += await _sweep_orphans(sessionmaker, now - ORPHAN_GRACE, batch)
     return done
 
 
 async def _delete_in_batches(
-    sessionmaker: async_sessionmaker[AsyncSession], condition: ColumnElement[bool], batch: int
+    sessionmaker: async_sessionmaker[AsyncSession],
+    condition: ColumnElement[bool],
+    batch: int,
+    blobs_before: datetime,
 ) -> tuple[int, int]:
     runs = blobs = 0
     while True:
@@ -86,7 +95,8 @@ async def _delete_in_batches(
                     .execution_options(synchronize_session=False)
                 )
             )
-            blobs += await _drop_unreferenced(session, {h for h in hashes if h is not None})
+            freed = {h for h in hashes if h is not None}
+            blobs += await _drop_unreferenced(session, freed, blobs_before)
         runs += len(hashes)
         if len(hashes) < batch:
             return runs, blobs
@@ -97,12 +107,12 @@ def _unreferenced() -> ColumnElement[bool]:
     return ~exists().where(CommandResult.output_hash == Output.hash)
 
 
-async def _drop_unreferenced(session: AsyncSession, hashes: set[bytes]) -> int:
+async def _drop_unreferenced(session: AsyncSession, hashes: set[bytes], before: datetime) -> int:
     if not hashes:
         return 0
     dropped = await session.scalars(
         delete(Output)
-        .where(Output.hash.in_(hashes), _unreferenced())
+        .where(Output.hash.in_(hashes), Output.created_at < before, _unreferenced())
         .returning(Output.hash)
         .execution_options(synchronize_session=False)
     )

@@ -10,12 +10,13 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import ColumnElement, Select, and_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
-from netcron.db.models import CommandResult
+from netcron.db.models import CommandResult, Output
 from netcron.runs import RunStatus
 
 
@@ -48,13 +49,16 @@ def compared() -> ColumnElement[bool]:
 class Previous:
     run_id: str
     output_hash: bytes
+    #: The lines its blob's first run set aside (``Output.volatile``).
+    blob_volatile: dict[str, Any] | None
 
 
 async def previous_run(session: AsyncSession, series: Series, before: datetime) -> Previous | None:
     """The last tracked successful run of ``series`` scheduled before ``before``."""
     row = (
         await session.execute(
-            select(CommandResult.run_id, CommandResult.output_hash)
+            select(CommandResult.run_id, CommandResult.output_hash, Output.volatile)
+            .join(Output, Output.hash == CommandResult.output_hash)
             .where(series.where(), compared(), CommandResult.scheduled_at < before)
             .order_by(CommandResult.scheduled_at.desc())
             .limit(1)
@@ -62,7 +66,7 @@ async def previous_run(session: AsyncSession, series: Series, before: datetime) 
     ).first()
     if row is None or row.output_hash is None:
         return None
-    return Previous(row.run_id, bytes(row.output_hash))
+    return Previous(row.run_id, bytes(row.output_hash), row.volatile)
 
 
 def is_version() -> ColumnElement[bool]:

@@ -2,7 +2,8 @@
 
 A run points at its output by the SHA-256 of the text stored; identical outputs (the
 same configuration backed up every hour) share one row. For a run that tracks changes
-the text stored is the normalized one and its volatile lines stay on the run's row
+the text stored is the normalized one: the blob keeps the volatile lines of the first
+run that stored it, and each run only those of its own that differ
 (``netcron.history.normalize``), so an unchanged configuration costs one small row per
 run however often its clock lines move.
 """
@@ -13,14 +14,14 @@ import hashlib
 import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import cast
 
-from sqlalchemy import LargeBinary, Table, bindparam, select
+from sqlalchemy import Integer, LargeBinary, Table, bindparam, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from netcron.db.models import Output
-from netcron.history.normalize import Normalized, restore
+from netcron.history.normalize import Normalized, Residue, restore
 
 #: zlib level 6 (its default): within a few percent of 9 on configurations, at half the CPU.
 LEVEL = 6
@@ -48,7 +49,7 @@ class Blob:
     data: bytes
     size: int
     text: str
-    residue: dict[str, Any] | None = None
+    residue: Residue | None = None
 
     @classmethod
     def of(cls, text: str) -> Blob:
@@ -66,31 +67,44 @@ class Blob:
 STORE_BLOB = (
     insert(_OUTPUTS)
     .from_select(
-        [_OUTPUTS.c.hash, _OUTPUTS.c.size, _OUTPUTS.c.data],
+        [_OUTPUTS.c.hash, _OUTPUTS.c.size, _OUTPUTS.c.data, _OUTPUTS.c.volatile],
         select(
             bindparam("blob_hash", type_=LargeBinary),
-            bindparam("blob_size"),
+            bindparam("blob_size", type_=Integer),
             bindparam("blob_data", type_=LargeBinary),
+            bindparam("blob_volatile", type_=_OUTPUTS.c.volatile.type),
         ).where(bindparam("blob_hash", type_=LargeBinary).is_not(None)),
     )
     .on_conflict_do_nothing(index_elements=[_OUTPUTS.c.hash])
 )
 
 
-async def blob_texts(session: AsyncSession, hashes: Iterable[bytes | None]) -> dict[bytes, str]:
-    """The stored texts of these hashes, decompressed (one query)."""
-    wanted = {h for h in hashes if h is not None}
+@dataclass(frozen=True)
+class Stored:
+    """A blob as read back: its text, and the lines its first run set aside."""
+
+    text: str
+    volatile: Residue | None = None
+
+
+async def stored_blobs(
+    session: AsyncSession, hashes: Iterable[bytes | None]
+) -> dict[bytes, Stored]:
+    """The stored blobs of these hashes, decompressed (one query)."""
+    wanted = {bytes(h) for h in hashes if h is not None}
     if not wanted:
         return {}
-    rows = await session.execute(select(Output.hash, Output.data).where(Output.hash.in_(wanted)))
-    return {bytes(h): unpack(bytes(data)) for h, data in rows}
+    rows = await session.execute(
+        select(Output.hash, Output.data, Output.volatile).where(Output.hash.in_(wanted))
+    )
+    return {bytes(h): Stored(unpack(bytes(data)), volatile) for h, data, volatile in rows}
 
 
 def output_text(
-    texts: dict[bytes, str], blob_hash: bytes | None, residue: dict[str, Any] | None
+    blobs: dict[bytes, Stored], blob_hash: bytes | None, residue: Residue | None
 ) -> str | None:
     """A run's output as the device gave it (masked), from its blob and its residue."""
     if blob_hash is None:
         return None
-    text = texts.get(bytes(blob_hash))
-    return None if text is None else restore(text, residue)
+    blob = blobs.get(bytes(blob_hash))
+    return None if blob is None else restore(blob.text, residue, blob.volatile)

@@ -28,6 +28,7 @@ def upgrade() -> None:
         sa.Column("hash", sa.LargeBinary(), nullable=False),
         sa.Column("size", sa.Integer(), nullable=False),
         sa.Column("data", sa.LargeBinary(), nullable=False),
+        sa.Column("volatile", postgresql.JSONB(astext_type=sa.Text()), nullable=True),
         sa.Column(
             "created_at", sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False
         ),
@@ -138,16 +139,21 @@ def downgrade() -> None:
             ),
             {"output": zlib.decompress(data).decode(), "hash": blob_hash},
         )
-    # Runs with lines set aside are restored in Python (the residue is JSON on the row).
+    # Runs with lines set aside are restored in Python (their residue is JSON on the row,
+    # or relative to the one on their blob: see netcron.history.normalize).
     rows = bind.execute(
         sa.text(
-            "SELECT r.id, o.data, r.output_volatile FROM command_results r"
+            "SELECT r.id, o.data, r.output_volatile, o.volatile FROM command_results r"
             " JOIN outputs o ON o.hash = r.output_hash WHERE r.output_volatile IS NOT NULL"
         )
     ).all()
-    for run_id, data, residue in rows:
+    for run_id, data, residue, reference in rows:
+        if "changed" in residue:
+            lines = {int(i): line for i, line in reference["at"]}
+            lines.update((int(i), line) for i, line in residue["changed"])
+            residue = {"lines": reference["lines"], "at": sorted(lines.items())}
         text = zlib.decompress(data).decode()
-        at = dict((int(i), line) for i, line in residue["at"])
+        at = {int(i): line for i, line in residue["at"]}
         kept = iter(text.split("\n") if residue["lines"] > len(at) else [])
         restored = "\n".join(at[i] if i in at else next(kept) for i in range(residue["lines"]))
         bind.execute(
