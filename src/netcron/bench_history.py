@@ -3,9 +3,11 @@
 Seeds PostgreSQL directly, in batches (COPY): N devices, each with an hourly
 ``show running-config`` of about 40 KB tracked for changes, for D simulated days; every
 day 1 % of the devices change a few lines. Each run's output carries the volatile lines
-a real IOS backup has (``ntp clock-period`` moving every hour, the last-change stamps
-moving with each change), so no two outputs of a device are byte-identical: what is
-stored once is the normalized text, and each run keeps only its volatile lines. The rows
+a real IOS backup has (the last-change stamps moving with each change and, on a share
+``clock_drift`` of the devices, 1.0 by default, an ``ntp clock-period`` moving every
+hour), so no two outputs of a drifting device are byte-identical: what is stored once is
+the normalized text, and each run keeps only the volatile lines that differ from those
+its blob was first stored with. The rows
 are what ``record_run`` writes (checked: the first run of every device goes through
 ``normalize`` and must give the same hash and residue). Then it reports bytes on disk
 against the bytes of every output, and p50/p99 of reading a device's history, a page of
@@ -39,7 +41,7 @@ from netcron.db.models import Command, Device, Schedule
 from netcron.db.session import create_engine
 from netcron.devstack import EmbeddedPostgres
 from netcron.history.diff import Diff
-from netcron.history.normalize import normalize
+from netcron.history.normalize import normalize, relative_to
 from netcron.history.store import Blob
 
 START = datetime(2026, 10, 1, tzinfo=UTC)
@@ -52,6 +54,7 @@ LAST_CHANGE, NVRAM, CLOCK = 4, 5, 9
 class Figures:
     devices: int
     days: int
+    clock_drift: float
     runs: int = 0
     versions: int = 0
     config_bytes: int = 0
@@ -73,7 +76,8 @@ class Figures:
 
         out = [
             f"{self.devices} devices x {self.days} days of hourly backups: {self.runs:,} runs, "
-            f"{self.versions:,} versions, config ~{self.config_bytes / 1000:.0f} KB "
+            f"{self.versions:,} versions, config ~{self.config_bytes / 1000:.0f} KB, "
+            f"{self.clock_drift:.0%} of devices with an ntp clock-period moving every hour "
             f"(seeded in {self.seed_seconds:.0f} s)",
             f"every output stored whole: {self.raw_bytes / 1e9:.2f} GB",
             f"outputs table (blobs, TOAST included): {self.outputs_bytes / 1e6:.1f} MB "
@@ -136,14 +140,16 @@ def _change(rng: random.Random, lines: list[str], when: datetime) -> list[str]:
     return changed
 
 
-def _with_clock(lines: list[str], hour: int) -> list[str]:
+def _with_clock(lines: list[str], hour: int, drifts: bool) -> list[str]:
+    if not drifts:
+        return lines
     current = list(lines)
     current[CLOCK] = f"ntp clock-period {36028797018963968 + hour * 17}"
     return current
 
 
 async def _seed(
-    url: str, devices: int, days: int, size: int, figures: Figures
+    url: str, devices: int, days: int, size: int, clock_drift: float, figures: Figures
 ) -> list[tuple[uuid.UUID, uuid.UUID]]:
     """Write the rows; the (device, command) pairs seeded."""
     engine = create_engine(url)
@@ -196,6 +202,7 @@ async def _seed(
             ],
         )
     configs = [_config(rng, f"sw-{i:04d}", size) for i in range(devices)]
+    drifting = round(devices * clock_drift)
     figures.config_bytes = round(statistics.mean(len("\n".join(c)) for c in configs))
     blobs: dict[int, Blob] = {}
     previous: dict[int, str | None] = {i: None for i in range(devices)}
@@ -214,11 +221,18 @@ async def _seed(
                     if change_hour.get(i) == hour_of_day:
                         configs[i] = _change(rng, configs[i], at - timedelta(minutes=5))
                         blobs.pop(i, None)
-                    lines = _with_clock(configs[i], hour)
+                    lines = _with_clock(configs[i], hour, i < drifting)
                     if i not in blobs:
                         normalized = normalize("\n".join(lines), "cisco_ios")
                         blobs[i] = Blob.of_normalized(normalized)
-                        stored.append((blobs[i].hash, blobs[i].size, blobs[i].data))
+                        stored.append(
+                            (
+                                blobs[i].hash,
+                                blobs[i].size,
+                                blobs[i].data,
+                                json.dumps(blobs[i].residue),
+                            )
+                        )
                     blob = blobs[i]
                     residue = {
                         "lines": len(lines),
@@ -226,10 +240,9 @@ async def _seed(
                     }
                     if hour == 0:
                         check = normalize("\n".join(lines), "cisco_ios")
-                        assert (
-                            check.residue() == residue
-                            and Blob.of_normalized(check).hash == blob.hash
-                        )
+                        assert check.residue() == residue
+                        assert Blob.of_normalized(check).hash == blob.hash
+                    kept = relative_to(residue, blob.residue)
                     changed = previous[i] != blob.text
                     added = removed = 0
                     if changed:
@@ -254,7 +267,7 @@ async def _seed(
                             "bench:1",
                             "show running-config",
                             blob.hash,
-                            json.dumps(residue),
+                            json.dumps(kept),
                             changed,
                             added,
                             removed,
@@ -264,7 +277,7 @@ async def _seed(
                     )
             if stored:
                 await copy.copy_records_to_table(
-                    "outputs", records=stored, columns=["hash", "size", "data"]
+                    "outputs", records=stored, columns=["hash", "size", "data", "volatile"]
                 )
             await copy.copy_records_to_table(
                 "command_results",
@@ -411,10 +424,12 @@ def _summary(times: list[float]) -> dict[str, float]:
     return {"p50": 1000 * statistics.median(ordered), "p99": 1000 * p99}
 
 
-async def _run(url: str, devices: int, days: int, size: int, samples: int) -> Figures:
-    figures = Figures(devices=devices, days=days)
+async def _run(
+    url: str, devices: int, days: int, size: int, clock_drift: float, samples: int
+) -> Figures:
+    figures = Figures(devices=devices, days=days, clock_drift=clock_drift)
     started = time.perf_counter()
-    pairs = await _seed(url, devices, days, size, figures)
+    pairs = await _seed(url, devices, days, size, clock_drift, figures)
     figures.seed_seconds = time.perf_counter() - started
     await _latencies(url, figures, samples, pairs)
     return figures
@@ -426,6 +441,7 @@ def run_bench_history(
     devices: int = 1000,
     days: int = 30,
     size: int = 40_000,
+    clock_drift: float = 1.0,
     samples: int = 300,
     database_url: str | None = None,
 ) -> Figures:
@@ -437,7 +453,7 @@ def run_bench_history(
         try:
             if postgres is not None:
                 upgrade(url)
-            figures = asyncio.run(_run(url, devices, days, size, samples))
+            figures = asyncio.run(_run(url, devices, days, size, clock_drift, samples))
         finally:
             if postgres is not None:
                 postgres.stop()
