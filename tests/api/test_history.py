@@ -398,3 +398,40 @@ async def test_a_record_whose_blob_is_dropped_under_it_records_again(
     assert again["content_hash"] == first["content_hash"]
     read = await client.get(f"/devices/{again['device_id']}/results/{again['run_id']}")
     assert read.json()["output"] == _clock(1)
+
+
+async def test_recording_costs_three_statements_and_tracking_one_or_two_more(
+    app: FastAPI, client: httpx.AsyncClient, backup: dict[str, Any], schedule: dict[str, Any]
+) -> None:
+    statements: list[str] = []
+
+    def count(*args: Any) -> None:
+        statements.append(str(args[2]).split()[0])
+
+    async def record(target: dict[str, Any], day: int, output: str, tracked: bool) -> int:
+        at = BASE + timedelta(days=day)
+        statements.clear()
+        response = await client.post(
+            f"/devices/{target['device_id']}/schedules/{target['id']}/result",
+            json={
+                "run_id": f"{target['id']}:{int(at.timestamp())}",
+                "command_id": target["command_id"],
+                "status": "succeeded",
+                "scheduled_at": at.isoformat(),
+                "output": output,
+                "tracking": TRACKING if tracked else None,
+            },
+            headers={"Prefer": "return=minimal"},
+        )
+        assert response.status_code == 204
+        return len([s for s in statements if s.upper() not in {"BEGIN", "COMMIT"}])
+
+    event.listen(app.state.engine.sync_engine, "before_cursor_execute", count)
+    try:
+        assert await record(schedule, 0, "Gi1 is up", tracked=False) == 3
+        assert await record(backup, 0, _clock(0), tracked=True) == 5, "first: previous, blobs"
+        assert await record(backup, 1, _clock(1), tracked=True) == 4, "unchanged: previous"
+        changed = _clock(2).replace("hostname core-sw-1", "hostname core-sw-2")
+        assert await record(backup, 2, changed, tracked=True) == 5, "changed: previous, blobs"
+    finally:
+        event.remove(app.state.engine.sync_engine, "before_cursor_execute", count)

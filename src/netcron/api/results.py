@@ -297,7 +297,9 @@ async def _record_run(
     moved = merge(row, record, blob)
     change = None
     if moved and blob is not None and record.tracking and row.status == RunStatus.SUCCEEDED:
-        change = await compare_with_previous(session, row, blob, Series.of(row))
+        # one UPDATE at the end, not one before the comparison's queries and one after
+        with session.no_autoflush:
+            change = await compare_with_previous(session, row, blob, Series.of(row))
     await session.flush()
     log.info(
         "run %s%s",
