@@ -73,3 +73,42 @@ def test_parsed_output_past_the_limit_is_a_parse_error() -> None:
 def test_a_template_that_does_not_compile_says_why() -> None:
     assert ttp_error("<group>\ninterface {{ name }}\n</group") is not None
     assert ttp_error("<group>\ninterface {{ name }}\n</group>") is None
+
+
+@pytest.mark.parametrize(
+    ("template", "why"),
+    [
+        ("<macro>\ndef m(data):\n    return data\n</macro>", "<macro>"),
+        ("<vars>\nx = 1\n</vars>", "<vars>"),
+        ('<output returner="file" url="/tmp/"/>', "<output>"),
+        ('<input load="text">/etc/passwd</input>', "<input>"),
+        ('<group input="/etc/">\nroot:{{ x }}\n</group>', "'input'"),
+        (
+            "<group>\nx {{ a | set(().__class__.__mro__[1].__subclasses__()) }}\n</group>",
+            "plain literals",
+        ),
+        ("<group>\nx {{ a | set(open('/etc/passwd').read()) }}\n</group>", "plain literals"),
+        ('<group functions="set(1)">\nx {{ a }}\n</group>', "'functions'"),
+        ("<group>\nx {{ a | set(True)) }}\n</group>", "cannot read"),
+    ],
+)
+def test_a_template_that_asks_for_more_than_parsing_is_refused(template: str, why: str) -> None:
+    error = ttp_error(template)
+    assert error is not None and why in error
+
+
+def test_a_refused_template_is_a_parse_error_in_the_executor_too() -> None:
+    spec = ParseSpec(engine="ttp", template="<macro>\ndef m(d):\n    return d\n</macro>")
+    records, error = parse("x", "cisco_ios", "show run", spec, 1_000_000)
+    assert records is None and error is not None and "<macro>" in error
+
+
+def test_literal_arguments_are_accepted() -> None:
+    template = (
+        '<group name="interfaces" contains="ip">\n'
+        "interface {{ name | contains('Gi') }}\n"
+        " ip address {{ ip | re('IP') }} {{ mask | joinmatches(',') }}\n"
+        " shutdown {{ disabled | set(True) }}\n"
+        "</group>"
+    )
+    assert ttp_error(template) is None

@@ -37,13 +37,19 @@ Patterns = Annotated[list[Pattern], Field(max_length=MAX_PATTERNS)]
 
 
 def ttp_error(template: str) -> str | None:
-    """Why a TTP template does not compile, or None when it does."""
+    """Why a TTP template does not compile (or is not accepted), or None when it does."""
     from ttp import ttp
 
+    from netcron.history.templates import UnsafeTemplate, check_template
+
     try:
+        check_template(template)
         ttp(template=template)
-    except Exception as exc:
-        return f"{type(exc).__name__}: {exc}"
+    except UnsafeTemplate as exc:
+        return str(exc)
+    except (Exception, SystemExit) as exc:
+        # TTP exits the process on some malformed templates: never let it
+        return f"{type(exc).__name__}: {exc}".rstrip(": ")
     return None
 
 

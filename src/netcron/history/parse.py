@@ -10,6 +10,7 @@ import json
 from typing import Any
 
 from netcron.history.options import ParseSpec, Record
+from netcron.history.templates import check_template
 
 #: netcron platforms that ntc-templates files under another name.
 NTC_PLATFORMS = {"cisco_xe": "cisco_ios"}
@@ -25,7 +26,8 @@ def parse(
         else:
             assert spec.template is not None
             records = _ttp(text, spec.template)
-    except Exception as exc:
+    except (Exception, SystemExit) as exc:
+        # SystemExit: TTP's answer to some malformed templates, never the executor's exit
         return None, f"{spec.engine}: {_first_line(exc)}"
     size = len(json.dumps(records, default=str).encode())
     if size > max_bytes:
@@ -45,6 +47,7 @@ def _textfsm(text: str, platform: str, command: str) -> list[Record]:
 def _ttp(text: str, template: str) -> list[Record]:
     from ttp import ttp
 
+    check_template(template)  # the api checked it; a task could come from elsewhere
     parser = ttp(data=text, template=template)
     parser.parse()
     return _records(parser.result())
@@ -58,6 +61,6 @@ def _records(result: Any) -> list[Record]:
     return [item if isinstance(item, dict) else {"value": item} for item in found]
 
 
-def _first_line(exc: Exception) -> str:
+def _first_line(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     return text[0] if text else type(exc).__name__
