@@ -304,6 +304,7 @@ async def test_a_parse_error_is_kept_on_a_successful_run(
         ({"mask": ["[z-a]"]}, "mask[0]", "invalid regex"),
         ({"parse": {"engine": "ttp", "template": "<group>\n{{ x }}\n</group"}}, "parse", "compile"),
         ({"parse": {"engine": "ttp"}}, "parse", "needs a template"),
+        ({"parse": {"engine": "ttp", "template": "<vars>\nx = 1\n</vars>"}}, "parse", "<vars>"),
         ({"parse": {"engine": "regex"}}, "parse.engine", ""),
     ],
 )
