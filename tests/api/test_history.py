@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from netcron.api.orchestrator import InMemoryOrchestrator
 from netcron.db.models import CommandResult, Output
+from netcron.history import normalize as normalize_module
 from netcron.history.retention import retain
 
 from ..history.configs import IOS_RUNNING
@@ -436,3 +437,25 @@ async def test_recording_costs_three_statements_and_tracking_one_or_two_more(
         assert await record(backup, 2, changed, tracked=True) == 5, "changed: previous, blobs"
     finally:
         event.remove(app.state.engine.sync_engine, "before_cursor_execute", count)
+
+
+async def test_ignore_lines_that_take_too_long_leave_the_run_uncompared(
+    client: httpx.AsyncClient, backup: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(normalize_module, "TIME_LIMIT", 0.2)
+    at = BASE
+    output = "a" * 40 + "!\nhostname r1\n"
+    response = await client.post(
+        f"/devices/{backup['device_id']}/schedules/{backup['id']}/result",
+        json={
+            "run_id": f"{backup['id']}:{int(at.timestamp())}",
+            "command_id": backup["command_id"],
+            "status": "succeeded",
+            "scheduled_at": at.isoformat(),
+            "output": output,
+            "tracking": {"platform": "cisco_ios", "ignore_lines": [r"(a|aa)+$"]},
+        },
+    )
+    assert response.status_code == 200, response.text
+    assert response.json()["output"] == output
+    assert response.json()["changed"] is None

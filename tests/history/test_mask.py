@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import re
-
 import pytest
 
-from netcron.history.mask import MASK, mask_secrets
+from netcron.history.mask import MASK, MaskFailed, mask_secrets
 
 from .configs import (
     EOS_RUNNING,
@@ -65,10 +63,21 @@ def test_user_patterns_mask_a_group_or_the_whole_match() -> None:
 
 
 def test_an_invalid_user_pattern_raises_rather_than_passing_output_through() -> None:
-    with pytest.raises(re.error):
+    with pytest.raises(MaskFailed):
         mask_secrets("x", "linux", ["(unclosed"])
 
 
 def test_overlapping_matches_mask_once() -> None:
     text = "username a secret 5 $1$abc$def\n"
     assert mask_secrets(text, "cisco_ios") == f"username a secret 5 {MASK}\n"
+
+
+def test_a_pattern_that_backtracks_without_end_fails_the_masking() -> None:
+    text = "a" * 40 + "!\n"
+    with pytest.raises(MaskFailed, match=r"longer than 0\.2s"):
+        mask_secrets(text, "linux", [r"(a|aa)+$"], time_limit=0.2)
+
+
+def test_an_invalid_user_pattern_is_named() -> None:
+    with pytest.raises(MaskFailed, match=r"mask\[1\]: invalid regex"):
+        mask_secrets("x", "cisco_ios", ["ok", "(unclosed"])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from netcron.history.normalize import normalize, relative_to, restore
+from netcron.history.normalize import NormalizeTimeout, normalize, relative_to, restore
 
 from .configs import EOS_RUNNING, IOS_RUNNING, IOS_VERSION, JUNOS_CONFIG, NXOS_RUNNING
 
@@ -90,3 +90,8 @@ def test_a_residue_of_another_shape_stays_whole() -> None:
     other = normalize(other_text, "cisco_ios")
     assert relative_to(other.residue(), first.residue()) == other.residue()
     assert restore(other.text, other.residue(), first.residue()) == other_text
+
+
+def test_filters_that_backtrack_without_end_stop_at_the_time_limit() -> None:
+    with pytest.raises(NormalizeTimeout):
+        normalize("a" * 40 + "!\nhostname r1\n", "cisco_ios", [r"(a|aa)+$"], time_limit=0.2)

@@ -271,7 +271,7 @@ async def _record_run(
     runs go with it). A successful run that tracks changes adds one query (the previous
     run's hash) and, when the output changed, one more (its text, for the line counts).
     """
-    blob = blob_for(record.output, record.tracking)
+    blob = blob_for(record.output, record.tracking, record.run_id)
     await session.execute(
         _NEW_RUN,
         {
@@ -296,7 +296,7 @@ async def _record_run(
         raise NotFound("run", record.run_id)
     moved = merge(row, record, blob)
     change = None
-    if moved and blob is not None and record.tracking and row.status == RunStatus.SUCCEEDED:
+    if moved and blob is not None and blob.normalized and row.status == RunStatus.SUCCEEDED:
         # one UPDATE at the end, not one before the comparison's queries and one after
         with session.no_autoflush:
             change = await compare_with_previous(session, row, blob, Series.of(row))

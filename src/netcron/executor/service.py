@@ -10,7 +10,6 @@ import asyncio
 import contextlib
 import logging
 import os
-import re
 import socket
 from datetime import UTC, datetime
 
@@ -25,6 +24,7 @@ from netcron.executor.drivers import Driver, DriverError, Output, get_driver
 from netcron.executor.executions import ExecutionLog
 from netcron.executor.sessions import NoSessionInTime, SessionLeases
 from netcron.history.executor import treat_output
+from netcron.history.mask import MaskFailed
 from netcron.messages import EXECUTORS_CONSUMER, TASKS_STREAM, ResultMessage, TaskMessage
 from netcron.platforms import ErrorKind
 from netcron.runs import RunStatus
@@ -215,10 +215,9 @@ class Executor:
             seen = await asyncio.to_thread(
                 treat_output, result.text, task, self.settings.output_max_bytes
             )
-        except re.error as exc:
-            # never let an output out unmasked: the api validates patterns, so this is a
-            # pattern this Python cannot compile
-            return self._done(task, started, RunStatus.FAILED, error=f"mask: invalid regex: {exc}")
+        except MaskFailed as exc:
+            # never let an output out unmasked
+            return self._done(task, started, RunStatus.FAILED, error=str(exc))
         text, truncated = cap(seen.text, self.settings.output_max_bytes)
         return self._done(
             task,

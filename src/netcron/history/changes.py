@@ -6,28 +6,46 @@ a schedule's run and a job's device result take the same path.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from netcron.db.models import CommandResult
 from netcron.history.diff import Diff, DiffStats
-from netcron.history.normalize import normalize, relative_to
+from netcron.history.normalize import NormalizeTimeout, normalize, relative_to
 from netcron.history.options import ChangeTracking
 from netcron.history.series import Series, previous_run
 from netcron.history.store import Blob, stored_blobs
+
+log = logging.getLogger(__name__)
 
 #: Lines of the diff a ``run.changed`` event carries.
 EVENT_DIFF_LINES = 20
 
 
-def blob_for(output: str | None, tracking: ChangeTracking | None) -> Blob | None:
-    """What to store for an output: the normalized text when its series tracks changes."""
+def blob_for(
+    output: str | None, tracking: ChangeTracking | None, run_id: str | None = None
+) -> Blob | None:
+    """What to store for an output: the normalized text when its series tracks changes.
+
+    A normalization that takes too long (a user's pattern that backtracks) leaves the
+    run uncompared, its output stored whole, and says so in the log.
+    """
     if output is None:
         return None
     if tracking is None:
         return Blob.of(output)
-    return Blob.of_normalized(normalize(output, tracking.platform, tracking.ignore_lines))
+    try:
+        normalized = normalize(output, tracking.platform, tracking.ignore_lines)
+    except NormalizeTimeout as exc:
+        log.warning(
+            "output not compared with the previous run's: %s (ignore_lines?)",
+            exc,
+            extra={"run_id": run_id},
+        )
+        return Blob.of(output)
+    return Blob.of_normalized(normalized)
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,7 @@ class TreatedOutput:
 def treat_output(text: str, task: TaskMessage, max_bytes: int) -> TreatedOutput:
     """Mask ``text`` with the platform's and the task's patterns, then parse it if asked.
 
-    Raises ``re.error`` when a mask pattern does not compile (the output must not go out).
+    Raises :class:`MaskFailed` when the output cannot be masked (it must not go out).
     """
     masked = mask_secrets(text, task.platform, task.mask)
     if task.parse is None:

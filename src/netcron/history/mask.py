@@ -9,13 +9,23 @@ crypt strings); a command adds its own ``mask`` patterns.
 
 from __future__ import annotations
 
-import re
+import time
 from collections.abc import Sequence
 from functools import lru_cache
+
+import regex
 
 from netcron.history.options import compile_pattern
 
 MASK = "<removed>"
+#: Seconds all the patterns together may take on one output (a 1 MiB configuration takes
+#: about 0.1 s); past it the run fails rather than let the output out unmasked.
+TIME_LIMIT = 5.0
+
+
+class MaskFailed(Exception):
+    """The output could not be masked (a pattern that does not compile, or took too long)."""
+
 
 #: Cisco-like CLIs (IOS, IOS XE, NX-OS, IOS XR, EOS) share most of their syntax.
 _CISCO_LIKE = (
@@ -60,23 +70,46 @@ SECRETS: dict[str, tuple[str, ...]] = {
 
 
 @lru_cache(maxsize=256)
-def _patterns(platform: str, mask: tuple[str, ...]) -> tuple[re.Pattern[str], ...]:
-    return tuple(compile_pattern(p) for p in (*SECRETS.get(platform, ()), *_ANY, *mask))
+def _patterns(platform: str, mask: tuple[str, ...]) -> tuple[regex.Pattern[str], ...]:
+    patterns = []
+    for index, pattern in enumerate((*SECRETS.get(platform, ()), *_ANY, *mask)):
+        try:
+            patterns.append(compile_pattern(pattern))
+        except regex.error as exc:
+            where = index - len(SECRETS.get(platform, ())) - len(_ANY)
+            raise MaskFailed(f"mask[{where}]: invalid regex: {exc}") from None
+    return tuple(patterns)
 
 
-def mask_secrets(text: str, platform: str, mask: Sequence[str] = ()) -> str:
+def mask_secrets(
+    text: str, platform: str, mask: Sequence[str] = (), time_limit: float = TIME_LIMIT
+) -> str:
     """``text`` with every secret the platform's defaults or ``mask`` match replaced.
 
-    Raises ``re.error`` for a ``mask`` pattern that does not compile: the caller must not
-    let the output go unmasked.
+    Raises :class:`MaskFailed` for a ``mask`` pattern that does not compile or patterns
+    that take longer than ``time_limit``: the caller must not let the output go unmasked.
     """
     spans: list[tuple[int, int]] = []
-    for pattern in _patterns(platform, tuple(mask)):
-        for match in pattern.finditer(text):
-            groups = [i for i in range(1, (pattern.groups or 0) + 1) if match.start(i) >= 0]
-            if not pattern.groups:
-                spans.append(match.span())
-            spans.extend(match.span(i) for i in groups if match.end(i) > match.start(i))
+    deadline = time.monotonic() + time_limit
+    try:
+        for pattern in _patterns(platform, tuple(mask)):
+            _spans(pattern, text, max(deadline - time.monotonic(), 0.001), spans)
+    except TimeoutError:
+        raise MaskFailed(f"masking took longer than {time_limit:g}s") from None
+    return _masked(text, spans)
+
+
+def _spans(
+    pattern: regex.Pattern[str], text: str, time_limit: float, spans: list[tuple[int, int]]
+) -> None:
+    for match in pattern.finditer(text, timeout=time_limit):
+        groups = [i for i in range(1, (pattern.groups or 0) + 1) if match.start(i) >= 0]
+        if not pattern.groups:
+            spans.append(match.span())
+        spans.extend(match.span(i) for i in groups if match.end(i) > match.start(i))
+
+
+def _masked(text: str, spans: list[tuple[int, int]]) -> str:
     if not spans:
         return text
     pieces: list[str] = []

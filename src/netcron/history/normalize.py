@@ -17,11 +17,13 @@ last-change stamps) were set aside. A residue is either whole, ``{"lines": n, "a
 
 from __future__ import annotations
 
-import re
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
+
+import regex
 
 from netcron.history.options import compile_pattern
 
@@ -77,9 +79,16 @@ VOLATILE: dict[str, tuple[str, ...]] = {
 }
 
 
+#: Seconds the filters may take on one output (a 1 MiB configuration takes about 0.1 s).
+TIME_LIMIT = 2.0
+
+
+class NormalizeTimeout(Exception):
+    """The filters took longer than ``TIME_LIMIT`` (a user's pattern that backtracks)."""
+
+
 @lru_cache(maxsize=256)
-def _filter(platform: str, ignore_lines: tuple[str, ...]) -> re.Pattern[str] | None:
-    patterns = (*VOLATILE.get(platform, ()), *ignore_lines)
+def _filter(patterns: tuple[str, ...]) -> regex.Pattern[str] | None:
     if not patterns:
         return None
     return compile_pattern("|".join(f"(?:{pattern})" for pattern in patterns))
@@ -100,22 +109,43 @@ class Normalized:
         return {"lines": self.total, "at": [[index, line] for index, line in self.volatile]}
 
 
-def normalize(text: str, platform: str, ignore_lines: Sequence[str] = ()) -> Normalized:
-    """Drop the lines that match the platform's filters or ``ignore_lines``."""
-    pattern = _filter(platform, tuple(ignore_lines))
+def normalize(
+    text: str, platform: str, ignore_lines: Sequence[str] = (), time_limit: float | None = None
+) -> Normalized:
+    """Set aside the lines that match the platform's filters or ``ignore_lines``.
+
+    The user's patterns run with a time limit (the platform's are known to be quick):
+    past ``time_limit`` (default ``TIME_LIMIT``) this raises :class:`NormalizeTimeout`.
+    """
+    time_limit = TIME_LIMIT if time_limit is None else time_limit
+    defaults = _filter(VOLATILE.get(platform, ()))
+    users = _filter(tuple(ignore_lines))
     lines = text.split("\n")
-    if pattern is None:
+    if defaults is None and users is None:
         return Normalized(text, [], len(lines))
+    deadline = time.monotonic() + time_limit
     kept: list[str] = []
     volatile: list[tuple[int, str]] = []
     for index, line in enumerate(lines):
-        if pattern.search(line):
+        if (defaults is not None and defaults.search(line)) or (
+            users is not None and _search(users, line, deadline, time_limit)
+        ):
             volatile.append((index, line))
         else:
             kept.append(line)
     if not volatile:
         return Normalized(text, [], len(lines))
     return Normalized("\n".join(kept), volatile, len(lines))
+
+
+def _search(pattern: regex.Pattern[str], line: str, deadline: float, limit: float) -> bool:
+    left = deadline - time.monotonic()
+    try:
+        if left <= 0:
+            raise TimeoutError
+        return pattern.search(line, timeout=left) is not None
+    except TimeoutError:
+        raise NormalizeTimeout(f"normalizing took longer than {limit:g}s") from None
 
 
 def relative_to(residue: Residue | None, reference: Residue | None) -> Residue | None:

@@ -6,9 +6,9 @@ an engine name, a template) and know nothing of where they are stored.
 
 from __future__ import annotations
 
-import re
 from typing import Annotated, Any, Literal
 
+import regex
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 #: Bounds on what a user may hand the regex engine: every pattern runs on every output.
@@ -17,15 +17,16 @@ MAX_PATTERN_LENGTH = 512
 MAX_TEMPLATE_LENGTH = 65_536
 
 
-def compile_pattern(pattern: str) -> re.Pattern[str]:
-    """A user's pattern as netcron applies it: multi-line, so ``^`` is a line start."""
-    return re.compile(pattern, re.MULTILINE)
+def compile_pattern(pattern: str) -> regex.Pattern[str]:
+    """A pattern as netcron applies it: Python ``re`` syntax, multi-line (``^`` starts a
+    line), on the ``regex`` engine, whose matching takes a time limit."""
+    return regex.compile(pattern, regex.MULTILINE | regex.VERSION0)
 
 
 def _compiles(pattern: str) -> str:
     try:
         compile_pattern(pattern)
-    except re.error as exc:
+    except regex.error as exc:
         raise ValueError(f"invalid regex: {exc}") from None
     return pattern
 

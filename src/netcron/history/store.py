@@ -50,6 +50,8 @@ class Blob:
     size: int
     text: str
     residue: Residue | None = None
+    #: The text is a normalized one, to compare with the series' previous run.
+    normalized: bool = False
 
     @classmethod
     def of(cls, text: str) -> Blob:
@@ -58,7 +60,7 @@ class Blob:
     @classmethod
     def of_normalized(cls, normalized: Normalized) -> Blob:
         blob = cls.of(normalized.text)
-        return cls(blob.hash, blob.data, blob.size, blob.text, normalized.residue())
+        return cls(blob.hash, blob.data, blob.size, blob.text, normalized.residue(), True)
 
 
 #: Insert a blob unless it is there (a no-op for a NULL hash: a record without output).
