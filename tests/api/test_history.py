@@ -459,3 +459,28 @@ async def test_ignore_lines_that_take_too_long_leave_the_run_uncompared(
     assert response.status_code == 200, response.text
     assert response.json()["output"] == output
     assert response.json()["changed"] is None
+
+
+async def test_an_untracked_runs_diff_is_against_the_previous_success_as_stored(
+    client: httpx.AsyncClient, schedule: dict[str, Any]
+) -> None:
+    runs = []
+    for day, output in enumerate(["Gi1 is up\nGi2 is up\n", "Gi1 is up\nGi2 is down\n"]):
+        at = BASE + timedelta(days=day)
+        response = await client.post(
+            f"/devices/{schedule['device_id']}/schedules/{schedule['id']}/result",
+            json={
+                "run_id": f"{schedule['id']}:{int(at.timestamp())}",
+                "command_id": schedule["command_id"],
+                "status": "succeeded",
+                "scheduled_at": at.isoformat(),
+                "output": output,
+            },
+        )
+        runs.append(response.json())
+    body = (
+        await client.get(f"/devices/{schedule['device_id']}/results/{runs[1]['run_id']}/diff")
+    ).json()
+    assert body["against"] == runs[0]["run_id"]
+    assert body["normalized"] is False
+    assert body["stats"] == {"added": 1, "removed": 1}

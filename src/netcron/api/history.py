@@ -61,7 +61,7 @@ async def read_diff(
         None,
         max_length=200,
         description="The run to compare with (default: the previous successful run of "
-        "the same command; none for the first, so every line is added).",
+        "the same command on the device; for the first, none: every line is added).",
     ),
 ) -> DiffRead | PlainTextResponse:
     """The lines that changed, as JSON hunks, or as a unified diff (`Accept: text/x-diff`).
@@ -75,8 +75,9 @@ async def read_diff(
     if against is not None:
         base = await get_run(session, device_id, against)
         _needs_output(base)
-    elif row.changed is not None:
-        previous = await previous_run(session, Series.of(row), row.scheduled_at)
+    else:
+        tracked = row.changed is not None
+        previous = await previous_run(session, Series.of(row), row.scheduled_at, tracked=tracked)
         if previous is not None:
             base = await get_run(session, device_id, previous.run_id)
     blobs = await stored_blobs(session, [row.output_hash, base.output_hash if base else None])

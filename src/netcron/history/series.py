@@ -53,13 +53,17 @@ class Previous:
     blob_volatile: dict[str, Any] | None
 
 
-async def previous_run(session: AsyncSession, series: Series, before: datetime) -> Previous | None:
-    """The last tracked successful run of ``series`` scheduled before ``before``."""
+async def previous_run(
+    session: AsyncSession, series: Series, before: datetime, *, tracked: bool = True
+) -> Previous | None:
+    """The last successful run of ``series`` scheduled before ``before`` that tracked
+    changes (``tracked``), or that has an output at all."""
+    condition = compared() if tracked else CommandResult.status == RunStatus.SUCCEEDED.value
     row = (
         await session.execute(
             select(CommandResult.run_id, CommandResult.output_hash, Output.volatile)
             .join(Output, Output.hash == CommandResult.output_hash)
-            .where(series.where(), compared(), CommandResult.scheduled_at < before)
+            .where(series.where(), condition, CommandResult.scheduled_at < before)
             .order_by(CommandResult.scheduled_at.desc())
             .limit(1)
         )
