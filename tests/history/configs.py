@@ -12,6 +12,8 @@ IOS_SECRETS = (
     "ikePSK-44",
     "ospfMD5key",
     "bgpPeerPass",
+    "104D000A0618",
+    "0835495D1D",
 )
 
 IOS_RUNNING = """Building configuration...
@@ -46,7 +48,11 @@ radius server rad1
  key radiusKey#3
 crypto isakmp key ikePSK-44 address 0.0.0.0
 ntp clock-period 36028797018963968
+ntp authentication-key 1 md5 104D000A0618 7
 ntp server 10.1.1.1
+key chain ISIS
+ key 1
+  key-string 7 0835495D1D
 !
 line vty 0 4
  transport input ssh

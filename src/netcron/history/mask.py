@@ -48,6 +48,8 @@ _CISCO_LIKE = (
     r"^\s*ppp (?:chap|pap) (?:password|sent-username \S+ password)(?: \d+)? (\S+)",
     r"^\s*wpa-psk ascii \d+ (\S+)",
     r"^\s*(?:password|secret)(?: \d+)? (\S+)",
+    r"^\s*ntp authentication-key \d+ md5 (\S+)",
+    r"\bkey 7 (\S+)",
 )
 _JUNOS = (
     r"(?:encrypted-password|secret|simple-password|authentication-key|ascii-text|"
