@@ -213,6 +213,13 @@ def cmd_bench(args: argparse.Namespace) -> int:
     from netcron.bench import ApiLoad, run_bench
 
     _settings("bench")
+    if args.history:
+        from netcron.bench_history import run_bench_history
+
+        run_bench_history(
+            Path(args.out), devices=args.history, days=args.days, clock_drift=args.clock_drift
+        )
+        return 0
     if args.reconcile:
         from netcron.bench_reconcile import run_bench_reconcile
 
@@ -413,6 +420,20 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         metavar="N",
         help="instead: time reconciliation passes over N schedules (e.g. 10000)",
+    )
+    bench.add_argument(
+        "--history",
+        type=int,
+        metavar="DEVICES",
+        help="instead: bytes on disk and read latency of hourly config backups of DEVICES "
+        "devices over --days days (1000 for the README)",
+    )
+    bench.add_argument("--days", type=int, default=30, help="--history: days seeded (default 30)")
+    bench.add_argument(
+        "--clock-drift",
+        type=float,
+        default=1.0,
+        help="--history: share of devices whose ntp clock-period moves every hour (default 1)",
     )
     bench.add_argument(
         "--ui", action="store_true", help="instead: time the console's pages over a large database"

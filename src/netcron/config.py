@@ -71,6 +71,18 @@ class Settings(BaseSettings):
     reconcile_interval: float = Field(
         60, ge=0, description="Seconds between reconciliations of schedules (0: only at start)."
     )
+    results_retention_days: int = Field(
+        90, ge=0, description="Runs older than this many days are deleted (0: keep all)."
+    )
+    versions_retention_days: int = Field(
+        0,
+        ge=0,
+        description="Change points older than this many days are deleted, the newest of each "
+        "command kept (0: keep all).",
+    )
+    retention_interval: float = Field(
+        3600, gt=0, description="Seconds between retention passes of the api."
+    )
     codec_origins: str = Field(
         "",
         description="Browser origins (the Temporal UI) allowed to call /codec, comma-separated.",

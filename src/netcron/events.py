@@ -74,7 +74,9 @@ class Event(BaseModel):
             if value
         )
         detail = " ".join(
-            f"{k}={v}" for k, v in self.data.items() if k != "output" and v is not None
+            f"{k}={v}"
+            for k, v in self.data.items()
+            if k not in ("output", "diff") and v is not None
         )
         return f"{self.time:%H:%M:%S} {self.type:<16} {ids} {detail}".rstrip()
 

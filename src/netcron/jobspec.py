@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 from uuid import UUID
 
 from pydantic import BaseModel, Field
@@ -140,6 +140,8 @@ class FireRunRecord(BaseModel):
     error_kind: ErrorKind | None = None
     host_key: Identifier | None = Field(None, max_length=128)
     executor_id: Identifier | None = None
+    parsed: list[dict[str, Any]] | None = None
+    parse_error: DeviceText | None = None
 
 
 class FireRecords(BaseModel):

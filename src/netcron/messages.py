@@ -7,11 +7,12 @@ stream's duplicate window is dropped by the broker instead of being run twice.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 from uuid import UUID
 
 from pydantic import BaseModel, Field
 
+from netcron.history.options import ParseSpec
 from netcron.platforms import ErrorKind, HostKeyPolicy
 from netcron.runs import RunStatus
 
@@ -62,6 +63,11 @@ class TaskMessage(BaseModel):
     session_limit: int = Field(
         1, ge=1, description="Sessions to this device at once, across all executors."
     )
+    mask: list[str] = Field(
+        default_factory=list,
+        description="The command's own secret patterns, masked with the platform's defaults.",
+    )
+    parse: ParseSpec | None = Field(None, description="Parse the output into records.")
 
     @property
     def subject(self) -> str:
@@ -97,6 +103,8 @@ class ResultMessage(BaseModel):
     host_key: str | None = Field(
         None, description="Fingerprint of the host key the device presented (SHA256:…)."
     )
+    parsed: list[dict[str, Any]] | None = None
+    parse_error: str | None = None
     executor_id: str
 
     @classmethod

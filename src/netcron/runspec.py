@@ -9,12 +9,13 @@ name, and payloads travel through Temporal's pydantic data converter.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from pydantic import AfterValidator, BaseModel, Field
 
 from netcron.firelead import FireLead
+from netcron.history.options import ChangeTracking, HistoryOptions
 from netcron.platforms import ErrorKind, HostKeyPolicy
 from netcron.runs import RunStatus
 
@@ -74,6 +75,10 @@ class RunSpec(BaseModel):
     device: DeviceTarget
     command: str = Field(description="The command text with its params filled in.")
     command_timeout: float = Field(30.0, gt=0)
+    history: HistoryOptions = Field(
+        default_factory=HistoryOptions,
+        description="The command's change tracking, masks and parsing, applied to each run.",
+    )
 
 
 class ScheduleInput(BaseModel):
@@ -127,6 +132,11 @@ class RunRecord(BaseModel):
     )
     executor_id: Identifier | None = None
     command: Identifier | None = None
+    tracking: ChangeTracking | None = Field(
+        None, description="Set when the command tracks changes: how to normalize the output."
+    )
+    parsed: list[dict[str, Any]] | None = None
+    parse_error: DeviceText | None = None
 
 
 class RecordRequest(BaseModel):

@@ -60,7 +60,9 @@ async def app(settings: Settings, orchestrator: InMemoryOrchestrator) -> AsyncIt
     async with application.router.lifespan_context(application):
         async with application.state.engine.begin() as connection:
             await connection.execute(
-                text("TRUNCATE devices, commands, schedules, jobs, command_results CASCADE")
+                text(
+                    "TRUNCATE devices, commands, schedules, jobs, command_results, outputs CASCADE"
+                )
             )
         yield application
 

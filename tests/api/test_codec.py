@@ -71,7 +71,7 @@ async def test_a_payload_that_is_not_base64_is_a_422_naming_it(client: httpx.Asy
         headers={"X-API-Key": CODEC_KEY},
     )
     assert response.status_code == 422
-    assert response.json()["errors"][0]["field"] == "payloads.0.metadata"
+    assert response.json()["errors"][0]["field"] == "payloads[0].metadata"
 
 
 async def test_a_payload_sealed_under_another_key_is_a_422(client: httpx.AsyncClient) -> None:

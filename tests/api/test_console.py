@@ -11,7 +11,7 @@ from urllib.parse import quote
 
 import httpx
 import pytest
-from fastapi import APIRouter, FastAPI
+from fastapi import FastAPI
 from sqlalchemy import select
 
 from netcron.db.models import Schedule
@@ -56,6 +56,7 @@ async def add_run(
     status: str = "succeeded",
     minutes_ago: float = 1,
     error_kind: str | None = None,
+    tracking: bool = False,
 ) -> str:
     """A finished run, recorded as the worker records runs (whatever stores the output)."""
     at = datetime.now(UTC) - timedelta(minutes=minutes_ago)
@@ -72,6 +73,7 @@ async def add_run(
         "error_kind": error_kind,
         "executor_id": "exec-1:42",
         "command": "show running-config",
+        "tracking": {"platform": "cisco_ios"} if tracking else None,
     }
     async with httpx.AsyncClient(
         transport=httpx.ASGITransport(app=app),
@@ -416,39 +418,55 @@ async def test_the_overview_counts_a_device_failing_until_a_later_run_succeeds(
     assert 'Runs, last hour</h2><p class="big">2<' in recovered.text
 
 
-async def test_configuration_versions_show_where_the_api_has_history(
+CONFIG = (
+    "hostname r1\n! Last configuration change at {clock}\ninterface Gi0/1\n description {what}\n"
+)
+
+
+async def test_configuration_versions_are_listed_each_with_its_diff(
     app: FastAPI, browser: httpx.AsyncClient, schedule: dict[str, Any]
 ) -> None:
-    first = await add_run(app, schedule, output="hostname r1\n", minutes_ago=30)
-    second = await add_run(app, schedule, output="hostname r2\n", minutes_ago=20)
+    first = await add_run(
+        app,
+        schedule,
+        output=CONFIG.format(clock="10:00", what="uplink"),
+        minutes_ago=30,
+        tracking=True,
+    )
+    await add_run(  # only a volatile line moved: no new version
+        app,
+        schedule,
+        output=CONFIG.format(clock="10:30", what="uplink"),
+        minutes_ago=25,
+        tracking=True,
+    )
+    second = await add_run(
+        app,
+        schedule,
+        output=CONFIG.format(clock="11:00", what="core"),
+        minutes_ago=20,
+        tracking=True,
+    )
     await sign_in(browser, ADMIN_KEY)
     device_page = f"/ui/devices/{schedule['device_id']}"
-    assert "Configuration history" not in (await browser.get(device_page)).text
-
-    # A stand-in for configuration history's endpoint (#13), in its documented shape.
-    history = APIRouter()
-
-    @history.get("/devices/{device_id}/versions")
-    async def versions(device_id: uuid.UUID, command_id: uuid.UUID) -> dict[str, Any]:
-        assert str(command_id) == schedule["command_id"]
-        items = [
-            {"run_id": run_id, "scheduled_at": at, "diff_stats": {"added": 1, "removed": 1}}
-            for run_id, at in (
-                (second, (datetime.now(UTC) - timedelta(minutes=20)).isoformat()),
-                (first, (datetime.now(UTC) - timedelta(minutes=30)).isoformat()),
-            )
-        ]
-        return {"items": items, "total": 2, "limit": 11, "offset": 0}
-
-    app.include_router(history)
-    app.openapi_schema = None  # the api documents the new endpoint
     page = await browser.get(device_page)
     assert "Configuration history" in page.text
+    assert page.text.count("/diff") >= 2  # two versions
     link = f"/runs/{quote(second, safe='')}/diff?against={quote(first, safe='')}"
     assert link in page.text
     diff = await browser.get(device_page + link)
     assert diff.status_code == 200
-    assert "hostname r1" in diff.text and "hostname r2" in diff.text
+    assert "description uplink" in diff.text and "description core" in diff.text
+    assert "Last configuration change" not in diff.text  # volatile, hidden
+
+
+async def test_a_command_that_does_not_track_changes_lists_no_versions(
+    app: FastAPI, browser: httpx.AsyncClient, schedule: dict[str, Any]
+) -> None:
+    await add_run(app, schedule, output="hostname r1\n", minutes_ago=3)
+    await sign_in(browser, ADMIN_KEY)
+    page = await browser.get(f"/ui/devices/{schedule['device_id']}")
+    assert "Configuration history" not in page.text
 
 
 async def test_the_console_event_stream_needs_a_session(browser: httpx.AsyncClient) -> None:

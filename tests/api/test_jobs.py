@@ -246,3 +246,64 @@ async def test_reconciliation_restarts_updates_and_stops_job_workflows(
     assert set(orchestrator.jobs) == {lost, behind, fine}
     again = await reconcile_jobs(app.state.sessionmaker, orchestrator, orphan_grace=timedelta(0))
     assert again.suspects == 0
+
+
+CONFIG = "hostname r1\n! Last configuration change at {clock}\nntp server {ntp}\nend\n"
+
+
+async def test_a_job_that_tracks_changes_keeps_versions_per_device(
+    client: httpx.AsyncClient,
+) -> None:
+    [device] = await make_devices(client, 1, site="ams1")
+    job = (
+        await client.post("/jobs", json=JOB | {"track_changes": True, "mask": [r"secret \S+"]})
+    ).json()
+    assert job["track_changes"] is True and job["mask"] == [r"secret \S+"]
+    worker = {"X-API-Key": WORKER_KEY}
+
+    async def backup(clock: str, ntp: str) -> str:
+        plan = (
+            await client.post(
+                "/internal/fires",
+                headers=worker,
+                json={
+                    "job_id": job["id"],
+                    "fire_id": str(uuid.uuid4()),
+                    "scheduled_at": datetime.now(UTC).isoformat(),
+                    "manual": True,
+                },
+            )
+        ).json()
+        [run] = plan["runs"]
+        output = CONFIG.format(clock=clock, ntp=ntp)
+        record = {"run_id": run["run_id"], "status": "succeeded", "output": output}
+        sent = await client.post(
+            f"/internal/fires/{plan['fire_id']}/results", headers=worker, json={"records": [record]}
+        )
+        assert sent.status_code == 204, sent.text
+        await client.post(f"/internal/fires/{plan['fire_id']}/finish", headers=worker)
+        run_id: str = run["run_id"]
+        return run_id
+
+    first = await backup("10:00", "192.0.2.1")
+    same = await backup("11:00", "192.0.2.1")  # only the volatile line moved
+    moved = await backup("12:00", "192.0.2.2")
+
+    results = (await client.get(f"/devices/{device}/results", params={"job_id": job["id"]})).json()
+    by_run = {r["run_id"]: r for r in results["items"]}
+    assert [by_run[r]["changed"] for r in (first, same, moved)] == [True, False, True]
+    assert by_run[moved]["diff_stats"] == {"added": 1, "removed": 1}
+    assert by_run[same]["output"] == CONFIG.format(clock="11:00", ntp="192.0.2.1")
+    assert by_run[first]["content_hash"] == by_run[same]["content_hash"]
+
+    versions = (
+        await client.get(f"/devices/{device}/versions", params={"job_id": job["id"]})
+    ).json()
+    assert [v["run_id"] for v in versions["items"]] == [moved, first]
+    diff = await client.get(
+        f"/devices/{device}/results/{moved}/diff", headers={"accept": "text/x-diff"}
+    )
+    assert diff.status_code == 200, diff.text
+    assert "-ntp server 192.0.2.1" in diff.text and "+ntp server 192.0.2.2" in diff.text
+    neither = await client.get(f"/devices/{device}/versions")
+    assert neither.status_code == 422 and "command_id" in neither.text

@@ -1,14 +1,18 @@
 """A known device password appears nowhere but in the executor's memory.
 
 Not in any api response, any service's log (at DEBUG), any message on the broker, or
-any Temporal history: neither raw (what Temporal stores) nor decoded with the key.
+any Temporal history: neither raw (what Temporal stores) nor decoded with the key. The
+same holds for the secrets in a configuration that is backed up (masked by the
+executor), and for every row in the database, stored outputs decompressed.
 """
 
 from __future__ import annotations
 
 import asyncio
+import zlib
 from typing import Any
 
+import asyncpg
 import httpx
 import nats
 import pytest
@@ -16,6 +20,7 @@ from nats.js.errors import NotFoundError
 from temporalio.client import Client
 
 from netcron.dev import DevStack
+from netcron.executor.drivers.emulated import config_secrets
 from netcron.messages import RESULTS_STREAM, TASKS_STREAM
 
 from .test_pipeline import eventually
@@ -24,6 +29,7 @@ pytestmark = pytest.mark.integration
 
 PASSWORD = "Leak-Canary-7f3a9c1e"
 ENABLE = "Enable-Canary-51bd02aa"
+HOST = "192.0.2.77"
 
 
 @pytest.fixture(scope="module")
@@ -41,7 +47,7 @@ async def canary(api: httpx.AsyncClient, stack: DevStack) -> dict[str, Any]:
             "/devices",
             json={
                 "name": "canary",
-                "host": "192.0.2.77",
+                "host": HOST,
                 "platform": "cisco_xe",
                 "username": "ops",
                 "password": PASSWORD,
@@ -60,24 +66,48 @@ async def canary(api: httpx.AsyncClient, stack: DevStack) -> dict[str, Any]:
             json={"cron": "* * * * * *"},
         )
     ).json()
+    backup = (
+        await api.post(
+            f"/devices/{device['id']}/commands",
+            json={"name": "backup", "text": "show running-config", "track_changes": True},
+        )
+    ).json()
+    await api.post(
+        f"/devices/{device['id']}/commands/{backup['id']}/schedules", json={"cron": "* * * * * *"}
+    )
     await api.patch(f"/devices/{device['id']}", json={"password": PASSWORD + "-2"})
 
     async def three_runs() -> bool:
-        body = (
-            await api.get(f"/devices/{device['id']}/results", params={"status": "succeeded"})
-        ).json()
-        return len(body["items"]) >= 3
+        counts = []
+        for ident in (command["id"], backup["id"]):
+            body = (
+                await api.get(
+                    f"/devices/{device['id']}/results",
+                    params={"status": "succeeded", "command_id": ident},
+                )
+            ).json()
+            counts.append(len(body["items"]))
+        return min(counts) >= 3
 
     await eventually(three_runs)
     await api.get(f"/devices/{device['id']}")
     await api.get("/devices")
+    backups = (
+        await api.get(
+            f"/devices/{device['id']}/results",
+            params={"command_id": backup["id"], "status": "succeeded"},
+        )
+    ).json()["items"]
+    assert "snmp-server community <removed> RO" in backups[0]["output"]
+    await api.get(f"/devices/{device['id']}/results/{backups[0]['run_id']}/diff")
+    await api.get(f"/devices/{device['id']}/versions", params={"command_id": backup["id"]})
     await asyncio.sleep(0.5)
     await tap.close()
-    return {"device": device, "schedule": schedule, "broker": seen}
+    return {"device": device, "schedule": schedule, "broker": seen, "backups": backups}
 
 
 def _secrets() -> list[bytes]:
-    return [PASSWORD.encode(), ENABLE.encode()]
+    return [PASSWORD.encode(), ENABLE.encode(), *(s.encode() for s in config_secrets(HOST))]
 
 
 async def test_no_api_response_contains_a_secret(
@@ -122,3 +152,37 @@ async def test_no_temporal_history_contains_a_secret(
     decoded = await temporal.get_workflow_handle(workflow_id).fetch_history()
     for history in (stored_bytes, decoded.to_json().encode()):
         assert not [secret for secret in _secrets() if secret in history]
+
+
+async def test_backups_whose_clock_lines_moved_are_one_version(canary: dict[str, Any]) -> None:
+    """Through the whole pipeline: the NVRAM time changes every run, the configuration not."""
+    *later, first = canary["backups"]
+    assert first["changed"] is True
+    assert later and {run["changed"] for run in later} == {False}
+    assert {run["content_hash"] for run in canary["backups"]} == {first["content_hash"]}
+    assert len({run["output"] for run in canary["backups"]}) > 1
+
+
+async def test_no_database_row_contains_a_secret(canary: dict[str, Any], stack: DevStack) -> None:
+    url = stack.env["NETCRON_DATABASE_URL"].replace("postgresql+asyncpg", "postgresql")
+    conn = await asyncpg.connect(url)
+    try:
+        tables = [
+            row["tablename"]
+            for row in await conn.fetch(
+                "SELECT tablename FROM pg_tables WHERE schemaname = 'public'"
+            )
+        ]
+        rows = [
+            str(row[0]).encode()
+            for table in tables
+            for row in await conn.fetch(f'SELECT t::text FROM "{table}" t')
+        ]
+        blobs = [
+            zlib.decompress(row["data"]) for row in await conn.fetch("SELECT data FROM outputs")
+        ]
+    finally:
+        await conn.close()
+    assert "outputs" in tables and blobs
+    assert any(b"snmp-server community <removed>" in blob for blob in blobs)
+    assert not [secret for secret in _secrets() for text in rows + blobs if secret in text]

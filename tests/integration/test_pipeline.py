@@ -194,7 +194,7 @@ async def test_result_row_is_in_postgres_and_listed(
     conn = await asyncpg.connect(url)
     try:
         row = await conn.fetchrow(
-            "SELECT status, output, device_id::text FROM command_results WHERE run_id = $1",
+            "SELECT status, output_hash, device_id::text FROM command_results WHERE run_id = $1",
             run["run_id"],
         )
     finally:

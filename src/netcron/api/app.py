@@ -20,6 +20,7 @@ from netcron.api import (
     events,
     fires,
     health,
+    history,
     jobs,
     results,
     schedules,
@@ -35,6 +36,7 @@ from netcron.broker.jetstream import connect_nats
 from netcron.config import Settings, get_settings
 from netcron.crypto import CredentialCipher
 from netcron.db.session import create_engine, create_read_sessionmaker, create_sessionmaker
+from netcron.history.retention import retain_forever
 from netcron.logging import setup_logging
 from netcron.retry import wait_for
 from netcron.shutdown import absorb_stop_signals
@@ -65,6 +67,7 @@ def create_app(
         background = [asyncio.create_task(_connect_nats(app, settings))]
         if reconcile:
             background.append(asyncio.create_task(_reconcile(app, settings)))
+            background.append(asyncio.create_task(_retention(app, settings)))
         try:
             yield
         finally:
@@ -87,8 +90,9 @@ def create_app(
     install_docs(app)
     install_error_handlers(app)
     document_problems(app)
-    # A run's output may be output_max_bytes, and JSON escaping can double it.
-    app.add_middleware(BodyLimit, limit=2 * settings.output_max_bytes + 65_536)
+    # A run's output may be output_max_bytes, and JSON escaping can double it; its parsed
+    # records may be output_max_bytes more.
+    app.add_middleware(BodyLimit, limit=3 * settings.output_max_bytes + 65_536)
     app.add_middleware(CodecCors, origins=settings.codec_origin_list())
     for module in (
         health,
@@ -99,6 +103,7 @@ def create_app(
         jobs,
         fires,
         results,
+        history,
         events,
         codec,
     ):
@@ -121,6 +126,11 @@ async def _reconcile(app: FastAPI, settings: Settings) -> None:
         await reconcile_forever(
             app.state.sessionmaker, app.state.orchestrator, settings.reconcile_interval
         )
+
+
+async def _retention(app: FastAPI, settings: Settings) -> None:
+    with contextlib.suppress(asyncio.CancelledError):
+        await retain_forever(app.state.sessionmaker, settings)
 
 
 def app_from_environment() -> FastAPI:

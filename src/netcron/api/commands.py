@@ -21,6 +21,7 @@ from netcron.api.patch import not_null
 from netcron.api.specs import current_specs, lock_schedules, push_specs, stop_for_delete
 from netcron.db.models import Command, Schedule
 from netcron.events import Event
+from netcron.history.options import CheckedParseSpec, ParseSpec, Patterns
 from netcron.render import RenderError, check_value
 
 router = APIRouter(
@@ -56,6 +57,23 @@ class CommandCreate(BaseModel):
     text: str = Field(min_length=1, max_length=4096, examples=["show interfaces {ifname}"])
     params: Params = Field(default_factory=dict, description="Defaults for the placeholders.")
     timeout: float = Field(30.0, gt=0, le=3600, description="Seconds the command may take.")
+    track_changes: bool = Field(
+        False, description="Compare each run's normalized output with the previous one's."
+    )
+    ignore_lines: Patterns = Field(
+        default_factory=list,
+        description="Regexes: matching lines are left out when runs are compared.",
+    )
+    mask: Patterns = Field(
+        default_factory=list,
+        description="Regexes of secrets to mask (groups mark the secret; none: the match), "
+        "beside the platform's defaults.",
+    )
+    parse: CheckedParseSpec | None = Field(
+        None,
+        description='Parse the output: {"engine": "textfsm"} or {"engine": "ttp", '
+        '"template": "..."}.',
+    )
 
     _params = field_validator("params")(validate_params)
 
@@ -71,11 +89,17 @@ class CommandUpdate(BaseModel):
     text: str | None = Field(None, min_length=1, max_length=4096)
     params: Params | None = None
     timeout: float | None = Field(None, gt=0, le=3600)
+    track_changes: bool | None = None
+    ignore_lines: Patterns | None = None
+    mask: Patterns | None = None
+    parse: CheckedParseSpec | None = Field(None, description="null stops parsing.")
 
     _params = field_validator("params")(lambda value: validate_params(value) if value else value)
     _text = field_validator("text")(one_line)
 
-    _not_null = field_validator("*", mode="before")(not_null)
+    _not_null = field_validator(
+        "name", "text", "params", "timeout", "track_changes", "ignore_lines", "mask", mode="before"
+    )(not_null)
 
 
 class CommandRead(BaseModel):
@@ -87,6 +111,10 @@ class CommandRead(BaseModel):
     text: str
     params: dict[str, str]
     timeout: float
+    track_changes: bool
+    ignore_lines: list[str]
+    mask: list[str]
+    parse: ParseSpec | None
     created_at: datetime
     updated_at: datetime
 
@@ -126,6 +154,10 @@ async def create_command(
         text=body.text,
         params=body.params,
         timeout=body.timeout,
+        track_changes=body.track_changes,
+        ignore_lines=body.ignore_lines,
+        mask=body.mask,
+        parse=body.parse.model_dump(exclude_none=True) if body.parse else None,
     )
     session.add(command)
     await session.flush()
@@ -181,7 +213,12 @@ async def update_command(
     await lock_schedules(session, Schedule.command_id == command_id, for_delete=False)
     command = await get_command(session, device_id, command_id, lock=True)
     for name in body.model_fields_set:
-        setattr(command, name, getattr(body, name))
+        value = getattr(body, name)
+        setattr(
+            command,
+            name,
+            value.model_dump(exclude_none=True) if name == "parse" and value else value,
+        )
     specs = await current_specs(session, Schedule.command_id == command_id, bump=True)
     await session.commit()
     await push_specs(orchestrator, specs)

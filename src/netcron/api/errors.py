@@ -113,10 +113,17 @@ def problem(status: int, title: str, detail: str, **extra: Any) -> JSONResponse:
 
 
 def _field(loc: tuple[Any, ...]) -> str:
-    parts = [str(part) for part in loc]
+    """``ignore_lines[1]``, ``params.ifname``: where in the request the error is."""
+    parts = list(loc)
     if parts and parts[0] in {"body", "query", "path", "header"}:
         parts = parts[1:] or parts
-    return ".".join(parts) or "body"
+    name = ""
+    for part in parts:
+        if isinstance(part, int):
+            name += f"[{part}]"
+        else:
+            name += f".{part}" if name else str(part)
+    return name or "body"
 
 
 def _message(error: dict[str, Any]) -> str:

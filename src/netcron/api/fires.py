@@ -11,6 +11,7 @@ task for the device can be published any more (deleted means deleted, for fleets
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import uuid
 from collections.abc import Sequence
@@ -22,6 +23,7 @@ from fastapi import APIRouter, BackgroundTasks, Depends, Query, Request, Respons
 from pydantic import BaseModel
 from sqlalchemy import Table, and_, func, select, text, update
 from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from netcron.api.auth import read_or_write, results_scope
@@ -30,10 +32,14 @@ from netcron.api.errors import FieldInvalid, NotFound, ServiceUnavailable
 from netcron.api.events import publish_events
 from netcron.api.pagination import Limit, Offset, Page
 from netcron.broker.jetstream import publish
-from netcron.db.models import CommandResult, Device, Job, JobFire
+from netcron.db.models import CommandResult, Device, Job, JobFire, Output
 from netcron.events import Event, first_lines
 from netcron.fleet.caps import UNLABELLED
 from netcron.fleet.selector import Target
+from netcron.history.changes import Change, blob_for, compare_with_previous
+from netcron.history.options import ChangeTracking, ParseSpec
+from netcron.history.series import Series
+from netcron.history.store import Blob
 from netcron.jobspec import (
     Dispatched,
     DispatchRequest,
@@ -534,6 +540,8 @@ async def dispatch(
                 host_key_policy=HostKeyPolicy(device.host_key_policy),
                 host_key=device.host_key,
                 session_limit=device.session_limit,
+                mask=job.mask,
+                parse=ParseSpec.model_validate(job.parse) if job.parse else None,
             )
         )
         rendered.append(
@@ -560,8 +568,12 @@ _RECORD = text(
         attempt = v.attempt,
         started_at = COALESCE(v.started_at, r.started_at),
         finished_at = COALESCE(v.finished_at, r.finished_at),
-        output = COALESCE(v.output, r.output),
+        output_hash = COALESCE(v.output_hash, r.output_hash),
+        output_volatile = CASE WHEN v.output_hash IS NULL THEN r.output_volatile
+                               ELSE v.output_volatile END,
         output_truncated = v.output_truncated OR r.output_truncated,
+        parsed = COALESCE(v.parsed, r.parsed),
+        parse_error = COALESCE(v.parse_error, r.parse_error),
         error = v.error,
         error_kind = v.error_kind,
         executor_id = COALESCE(v.executor_id, r.executor_id),
@@ -569,11 +581,13 @@ _RECORD = text(
     FROM unnest(
         CAST(:run_ids AS text[]), CAST(:statuses AS text[]), CAST(:ranks AS int[]),
         CAST(:attempts AS int[]), CAST(:started AS timestamptz[]),
-        CAST(:finished AS timestamptz[]), CAST(:outputs AS text[]),
-        CAST(:truncated AS boolean[]), CAST(:errors AS text[]), CAST(:kinds AS text[]),
-        CAST(:executors AS text[])
-    ) AS v(run_id, status, rank, attempt, started_at, finished_at, output, output_truncated,
-           error, error_kind, executor_id)
+        CAST(:finished AS timestamptz[]), CAST(:hashes AS bytea[]),
+        CAST(CAST(:volatiles AS text[]) AS jsonb[]), CAST(:truncated AS boolean[]),
+        CAST(CAST(:parsed AS text[]) AS jsonb[]), CAST(:parse_errors AS text[]),
+        CAST(:errors AS text[]), CAST(:kinds AS text[]), CAST(:executors AS text[])
+    ) AS v(run_id, status, rank, attempt, started_at, finished_at, output_hash,
+           output_volatile, output_truncated, parsed, parse_error, error, error_kind,
+           executor_id)
     WHERE r.run_id = v.run_id AND r.fire_id = :fire_id
       AND r.status IN ('scheduled', 'queued', 'running')
       AND v.attempt >= r.attempt
@@ -598,6 +612,72 @@ def _latest(records: list[FireRunRecord]) -> list[FireRunRecord]:
     return list(kept.values())
 
 
+def _capped(record: FireRunRecord, limit: int) -> FireRunRecord:
+    """At most ``limit`` bytes of output (cut on a character boundary)."""
+    if record.output is None or len(record.output.encode()) <= limit:
+        return record
+    cut = record.output.encode()[:limit].decode(errors="ignore")
+    return record.model_copy(update={"output": cut, "output_truncated": True})
+
+
+def _json(value: object) -> str | None:
+    return None if value is None else json.dumps(value)
+
+
+async def _blobs(session: AsyncSession, job: Job, records: list[FireRunRecord]) -> dict[str, Blob]:
+    """Each output as stored (normalized when the job tracks changes), the new ones
+    inserted in one statement."""
+    platforms: dict[str, str] = {}
+    if job.track_changes:
+        rows = await session.execute(
+            select(CommandResult.run_id, Device.platform)
+            .join(Device, Device.id == CommandResult.device_id)
+            .where(CommandResult.run_id.in_([r.run_id for r in records if r.output]))
+        )
+        platforms = {run_id: platform for run_id, platform in rows}
+    blobs: dict[str, Blob] = {}
+    for record in records:
+        tracking = None
+        if record.run_id in platforms and record.status == RunStatus.SUCCEEDED:
+            tracking = ChangeTracking(
+                platform=platforms[record.run_id], ignore_lines=job.ignore_lines
+            )
+        blob = blob_for(record.output, tracking, record.run_id)
+        if blob is not None:
+            blobs[record.run_id] = blob
+    distinct = {blob.hash: blob for blob in blobs.values()}
+    if distinct:
+        await session.execute(
+            insert(Output)
+            .values(
+                [
+                    {"hash": b.hash, "size": b.size, "data": b.data, "volatile": b.residue}
+                    for b in distinct.values()
+                ]
+            )
+            .on_conflict_do_nothing(index_elements=["hash"])
+        )
+    return blobs
+
+
+async def _compare(
+    session: AsyncSession, run_ids: list[str], blobs: dict[str, Blob]
+) -> list[tuple[CommandResult, Change]]:
+    """Tracked runs that succeeded: compared with each device's previous run of the job."""
+    tracked = [run_id for run_id in run_ids if run_id in blobs and blobs[run_id].normalized]
+    if not tracked:
+        return []
+    rows = await session.scalars(select(CommandResult).where(CommandResult.run_id.in_(tracked)))
+    changes = []
+    with session.no_autoflush:
+        for row in rows:
+            change = await compare_with_previous(session, row, blobs[row.run_id], Series.of(row))
+            if change is not None:
+                changes.append((row, change))
+    await session.flush()
+    return changes
+
+
 @internal.post("/{fire_id}/results", status_code=204, response_class=Response)
 async def record_results(
     fire_id: uuid.UUID,
@@ -608,38 +688,49 @@ async def record_results(
     request: Request,
     background: BackgroundTasks,
 ) -> Response:
-    """Record a batch of the fire's runs in one statement; a run that is final already,
-    or that would move backwards, is left as it is."""
-    from netcron.api.results import learn_host_key
+    """Record a batch of the fire's runs in one statement (and their new outputs in one
+    more); a run that is final already, or that would move backwards, is left as it is.
+    A job that tracks changes compares each successful run with the device's previous
+    one, as a schedule's record does."""
+    from netcron.api.results import BLOB_KEY, changed_event, learn_host_key
 
-    fire, _job = await _fire_and_job(session, fire_id)
-    records = _latest(body.records)
-    limit = settings.output_max_bytes
-    outputs, truncated = [], []
-    for record in records:
-        data = record.output.encode() if record.output is not None else None
-        cut = data is not None and len(data) > limit
-        outputs.append(data[:limit].decode(errors="ignore") if cut and data else record.output)
-        truncated.append(record.output_truncated or cut)
-    moved = (
-        await session.execute(
-            _RECORD,
-            {
-                "fire_id": fire_id,
-                "run_ids": [r.run_id for r in records],
-                "statuses": [r.status.value for r in records],
-                "ranks": [rank(r.status) for r in records],
-                "attempts": [r.attempt for r in records],
-                "started": [r.started_at for r in records],
-                "finished": [r.finished_at for r in records],
-                "outputs": outputs,
-                "truncated": truncated,
-                "errors": [r.error for r in records],
-                "kinds": [r.error_kind.value if r.error_kind else None for r in records],
-                "executors": [r.executor_id for r in records],
-            },
-        )
-    ).all()
+    fire, job = await _fire_and_job(session, fire_id)
+    records = [_capped(r, settings.output_max_bytes) for r in _latest(body.records)]
+    try:
+        blobs = await _blobs(session, job, records)
+        moved = (
+            await session.execute(
+                _RECORD,
+                {
+                    "fire_id": fire_id,
+                    "run_ids": [r.run_id for r in records],
+                    "statuses": [r.status.value for r in records],
+                    "ranks": [rank(r.status) for r in records],
+                    "attempts": [r.attempt for r in records],
+                    "started": [r.started_at for r in records],
+                    "finished": [r.finished_at for r in records],
+                    "hashes": [
+                        blobs[r.run_id].hash if r.run_id in blobs else None for r in records
+                    ],
+                    "volatiles": [
+                        _json(blobs[r.run_id].residue) if r.run_id in blobs else None
+                        for r in records
+                    ],
+                    "truncated": [r.output_truncated for r in records],
+                    "parsed": [_json(r.parsed) for r in records],
+                    "parse_errors": [r.parse_error for r in records],
+                    "errors": [r.error for r in records],
+                    "kinds": [r.error_kind.value if r.error_kind else None for r in records],
+                    "executors": [r.executor_id for r in records],
+                },
+            )
+        ).all()
+    except IntegrityError as exc:
+        if BLOB_KEY not in str(exc.orig):
+            raise
+        # retention swept an output between its insert and the update: record again
+        raise ServiceUnavailable("an output was swept while it was recorded; send again") from None
+    changes = await _compare(session, [row.run_id for row in moved], blobs)
     by_run = {r.run_id: r for r in records}
     events = [
         Event(
@@ -663,6 +754,7 @@ async def record_results(
         )
         for row in moved
     ]
+    events += [changed_event(row, change) for row, change in changes]
     keys: dict[uuid.UUID, str] = {}
     for row in moved:
         if (key := by_run[row.run_id].host_key) is not None:

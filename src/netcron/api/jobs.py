@@ -28,6 +28,7 @@ from netcron.cron import next_fire_times
 from netcron.db.models import Device, Job, JobFire
 from netcron.events import Event
 from netcron.fleet.selector import LabelKey, Target
+from netcron.history.options import CheckedParseSpec, ParseSpec, Patterns
 from netcron.jobspec import FireRequest, JobInput, job_workflow_id_for
 
 log = logging.getLogger(__name__)
@@ -80,12 +81,48 @@ class JobPolicy(BaseModel):
     retry_backoff_seconds: float | None = Field(None, ge=0, le=3600)
     timeout: float | None = Field(None, gt=0, le=3600, description="Seconds the command may take.")
     concurrency: Concurrency | None = None
+    track_changes: bool | None = Field(
+        None, description="Compare each device's output with its previous one (a version)."
+    )
+    ignore_lines: Patterns | None = Field(
+        None, description="Regexes of lines left out of the comparison, beside the platform's."
+    )
+    mask: Patterns | None = Field(
+        None, description="Regexes of secrets to mask, beside the platform's defaults."
+    )
+    parse: CheckedParseSpec | None = Field(
+        None, description="textfsm (ntc-templates) or ttp with a template; null stops parsing."
+    )
 
     _params = field_validator("params")(lambda value: validate_params(value) if value else value)
     _command = field_validator("command")(lambda value: one_line(value) if value else value)
     _cron = field_validator("cron")(_cron)
     _timezone = field_validator("timezone")(_timezone)
-    _not_null = field_validator("*", mode="before")(not_null)
+    _not_null = field_validator(
+        *(
+            name
+            for name in (
+                "name",
+                "command",
+                "params",
+                "target",
+                "cron",
+                "timezone",
+                "is_active",
+                "ttl_seconds",
+                "overlap",
+                "starting_deadline_seconds",
+                "retry_max_attempts",
+                "retry_backoff_seconds",
+                "timeout",
+                "concurrency",
+                "track_changes",
+                "ignore_lines",
+                "mask",
+            )
+        ),
+        mode="before",
+    )(not_null)
 
     def changes(self) -> dict[str, Any]:
         values: dict[str, Any] = {}
@@ -93,6 +130,8 @@ class JobPolicy(BaseModel):
             value = getattr(self, name)
             if name == "target":
                 values["target"] = value.model_dump(mode="json")
+            elif name == "parse":
+                values["parse"] = value.model_dump(exclude_none=True) if value else None
             elif name == "concurrency":
                 # Only what the body names: a PATCH of the per-label caps keeps the rest.
                 values |= {field: getattr(value, field) for field in value.model_fields_set}
@@ -120,6 +159,10 @@ class JobCreate(JobPolicy):
             "timeout": 30.0,
             "max_in_flight": 100,
             "per_label": {},
+            "track_changes": False,
+            "ignore_lines": [],
+            "mask": [],
+            "parse": None,
         }
         return defaults | self.changes()
 
@@ -146,6 +189,10 @@ class JobRead(BaseModel):
     retry_backoff_seconds: float
     timeout: float
     concurrency: ConcurrencyRead
+    track_changes: bool
+    ignore_lines: list[str]
+    mask: list[str]
+    parse: ParseSpec | None
     spec_version: int
     workflow_id: str
     next_fire_times: list[datetime]

@@ -1,4 +1,8 @@
-"""Runs: recorded by the schedule workflow, listed per device, newest first."""
+"""Runs: recorded by the schedule workflow, listed per device, newest first.
+
+Outputs live in the content-addressed store (``netcron.history``); a run's ``output`` is
+put back together from its blob when it is read.
+"""
 
 from __future__ import annotations
 
@@ -6,11 +10,13 @@ import base64
 import json
 import logging
 import uuid
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Annotated, cast
+from typing import Annotated, Any, cast
 
 from fastapi import APIRouter, BackgroundTasks, Depends, Path, Query, Request, Response
-from pydantic import BaseModel, ConfigDict, Field
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
 from sqlalchemy import (
     DateTime,
     Integer,
@@ -26,6 +32,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from netcron.api.auth import read_or_write, results_scope
@@ -38,6 +45,10 @@ from netcron.api.pagination import Limit, Offset, Page
 from netcron.api.specs import current_specs, push_specs
 from netcron.db.models import CommandResult, Device, Schedule
 from netcron.events import Event, first_lines
+from netcron.history.changes import Change, blob_for, compare_with_previous
+from netcron.history.diff import DiffStats
+from netcron.history.series import Series
+from netcron.history.store import STORE_BLOB, Blob, Stored, output_text, stored_blobs
 from netcron.platforms import ErrorKind, HostKeyPolicy
 from netcron.runs import RunStatus, can_move
 from netcron.runspec import RunRecord
@@ -50,20 +61,19 @@ _FIELDS = (
     "started_at",
     "finished_at",
     "attempt",
-    "output",
     "output_truncated",
     "error",
     "error_kind",
     "executor_id",
     "command",
+    "parsed",
+    "parse_error",
 )
 #: Facts about the attempt that a late record may still add when they are missing.
 _FILL_INS = ("started_at", "executor_id")
 
 
 class ResultRead(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
-
     run_id: str
     schedule_id: uuid.UUID | None = Field(description="The schedule's run; null for a job's.")
     device_id: uuid.UUID
@@ -83,6 +93,46 @@ class ResultRead(BaseModel):
     command: str | None
     created_at: datetime
     updated_at: datetime
+    content_hash: str | None = Field(
+        None, description="Runs that track changes: SHA-256 of the normalized output (hex)."
+    )
+    changed: bool | None = Field(
+        None,
+        description="Runs that track changes: the normalized output differs from the "
+        "previous successful run's (true for the first).",
+    )
+    diff_stats: DiffStats | None = Field(None, description="Lines added and removed.")
+    parsed: list[dict[str, Any]] | None = Field(
+        None, description="Records parsed from the output (the command's `parse`)."
+    )
+    parse_error: str | None = None
+
+
+#: ResultRead's fields that are the run row's own columns.
+_COLUMNS = tuple(
+    name for name in ResultRead.model_fields if name in CommandResult.__table__.columns
+)
+
+
+def to_read(row: CommandResult, blobs: dict[bytes, Stored]) -> ResultRead:
+    """The run as the api shows it, its output restored from ``blobs`` (its blob)."""
+    tracked = row.changed is not None
+    stats = None
+    if tracked and row.lines_added is not None and row.lines_removed is not None:
+        stats = DiffStats(added=row.lines_added, removed=row.lines_removed)
+    return ResultRead.model_validate(
+        {name: getattr(row, name) for name in _COLUMNS}
+        | {
+            "output": output_text(blobs, row.output_hash, row.output_volatile),
+            "content_hash": row.output_hash.hex() if tracked and row.output_hash else None,
+            "diff_stats": stats,
+        }
+    )
+
+
+async def read_all(session: AsyncSession, rows: list[CommandResult]) -> list[ResultRead]:
+    blobs = await stored_blobs(session, (row.output_hash for row in rows))
+    return [to_read(row, blobs) for row in rows]
 
 
 class ResultPage(Page[ResultRead]):
@@ -114,7 +164,7 @@ def cap_output(record: RunRecord, limit: int) -> RunRecord:
     return record.model_copy(update={"output": cut, "output_truncated": True})
 
 
-def merge(row: CommandResult, record: RunRecord) -> bool:
+def merge(row: CommandResult, record: RunRecord, blob: Blob | None = None) -> bool:
     """Apply ``record`` to ``row`` when its status may move forward; report whether it did.
 
     A status that would move the run backwards or replace a final one changes nothing
@@ -129,6 +179,9 @@ def merge(row: CommandResult, record: RunRecord) -> bool:
         value = getattr(record, name)
         if value is not None and (moves or retried or getattr(row, name) is None):
             setattr(row, name, value)
+    if blob is not None and (moves or retried):
+        # the blob and the lines set aside restore the output together: never one alone
+        row.output_hash, row.output_volatile = blob.hash, blob.residue
     if moves:
         row.status = record.status.value
     return moves or retried
@@ -171,18 +224,56 @@ _NEW_RUN = (
         .with_for_update(key_share=True, read=True),
     )
     .on_conflict_do_nothing(index_elements=[_RUNS.c.run_id])
+    # the output's blob goes in with the same statement: no round trip of its own
+    .add_cte(STORE_BLOB.cte("blob"))
 )
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """What recording a run did: the row, whether it moved, what changed, what was stored."""
+
+    row: CommandResult
+    moved: bool
+    change: Change | None
+    blob: Blob | None
+
+
+#: The foreign key a record breaks when retention dropped its blob between the statement
+#: that stores the blob (a no-op: it was there) and the one that points the run at it.
+BLOB_KEY = "command_results_output_hash_fkey"
 
 
 async def record_run(
     session: AsyncSession, *, device_id: uuid.UUID, schedule_id: uuid.UUID, record: RunRecord
-) -> tuple[CommandResult, bool]:
+) -> Recorded:
+    """Record ``record``; once more if its blob was swept from under it (it is stored anew)."""
+    try:
+        return await _record_run(
+            session, device_id=device_id, schedule_id=schedule_id, record=record
+        )
+    except IntegrityError as exc:
+        if BLOB_KEY not in str(exc.orig):
+            raise
+        log.info("output swept while recording; recording again", extra={"run_id": record.run_id})
+        await session.rollback()
+        return await _record_run(
+            session, device_id=device_id, schedule_id=schedule_id, record=record
+        )
+
+
+async def _record_run(
+    session: AsyncSession, *, device_id: uuid.UUID, schedule_id: uuid.UUID, record: RunRecord
+) -> Recorded:
     """Upsert by ``run_id``: a retried or repeated record never makes a second row.
 
-    Three statements: insert the row if the run is new and its schedule exists, lock the
-    row, update what moved (``updated_at`` comes back with the update). No row means no
-    such schedule on that device (a schedule's runs go with it).
+    Three statements: insert the row if the run is new and its schedule exists (and the
+    output's blob if it is new), lock the row, update what moved (``updated_at`` comes
+    back with the update). No row means no such schedule on that device (a schedule's
+    runs go with it). A successful run that tracks changes adds one query (the previous
+    run's hash) and, when the output changed, one more (its text, for the line counts).
     """
+    blob = blob_for(record.output, record.tracking, record.run_id)
     await session.execute(
         _NEW_RUN,
         {
@@ -192,6 +283,10 @@ async def record_run(
             "attempt": record.attempt,
             "schedule_id": schedule_id,
             "device_id": device_id,
+            "blob_hash": blob.hash if blob else None,
+            "blob_size": blob.size if blob else None,
+            "blob_data": blob.data if blob else None,
+            "blob_volatile": blob.residue if blob else None,
         },
     )
     row = await session.scalar(
@@ -201,7 +296,12 @@ async def record_run(
         raise NotFound("schedule", schedule_id)
     if row.schedule_id != schedule_id:
         raise NotFound("run", record.run_id)
-    moved = merge(row, record)
+    moved = merge(row, record, blob)
+    change = None
+    if moved and blob is not None and blob.normalized and row.status == RunStatus.SUCCEEDED:
+        # one UPDATE at the end, not one before the comparison's queries and one after
+        with session.no_autoflush:
+            change = await compare_with_previous(session, row, blob, Series.of(row))
     await session.flush()
     log.info(
         "run %s%s",
@@ -209,7 +309,7 @@ async def record_run(
         "" if moved else f" ignored (run is {row.status})",
         extra={"run_id": record.run_id, "schedule_id": schedule_id},
     )
-    return row, moved
+    return Recorded(row, moved, change, blob)
 
 
 @router.post(
@@ -228,25 +328,30 @@ async def post_result(
     orchestrator: OrchestratorDep,
     request: Request,
     background: BackgroundTasks,
-) -> CommandResult | Response:
+) -> ResultRead | Response:
     """Record a run's state (called by the schedule workflow); an upsert keyed by ``run_id``.
 
     With ``Prefer: return=minimal`` (RFC 7240) the answer is 204 with no body: the worker
     has no use for the run it just sent, and a config backup's output is large.
     """
-    row, moved = await record_run(
-        session,
-        device_id=device_id,
-        schedule_id=schedule_id,
-        record=cap_output(body, settings.output_max_bytes),
+    record = cap_output(body, settings.output_max_bytes)
+    recorded = await record_run(
+        session, device_id=device_id, schedule_id=schedule_id, record=record
     )
-    if moved:
-        emit(background, request, run_event(row))
+    row = recorded.row
+    if recorded.moved:
+        emit(background, request, run_event(row, record.output))
+    if recorded.change is not None:
+        emit(background, request, changed_event(row, recorded.change))
     if body.host_key:
         await learn_host_key(session, orchestrator, background, device_id, body.host_key)
     if "return=minimal" in request.headers.get("prefer", ""):
         return Response(status_code=204, background=background)
-    return row
+    blob = recorded.blob
+    if blob is not None and row.output_hash == blob.hash and row.output_volatile == blob.residue:
+        # the row keeps its residue whole: the blob's own does not matter
+        return to_read(row, {blob.hash: Stored(blob.text)})
+    return (await read_all(session, [row]))[0]
 
 
 async def learn_host_key(
@@ -275,7 +380,7 @@ async def learn_host_key(
     background.add_task(push_specs, orchestrator, specs)
 
 
-def run_event(row: CommandResult) -> Event:
+def run_event(row: CommandResult, output: str | None) -> Event:
     """``run.<status>`` with what a watcher needs: status, attempt, duration, first lines."""
     duration = None
     if row.started_at and row.finished_at:
@@ -294,7 +399,26 @@ def run_event(row: CommandResult) -> Event:
             "duration_ms": duration,
             "error": row.error,
             "error_kind": row.error_kind,
-            "output": first_lines(row.output),
+            "output": first_lines(output),
+        },
+    )
+
+
+def changed_event(row: CommandResult, change: Change) -> Event:
+    """``run.changed``: a tracked run whose output differs from the previous one's."""
+    return Event(
+        type="run.changed",
+        device_id=row.device_id,
+        command_id=row.command_id,
+        schedule_id=row.schedule_id,
+        job_id=row.job_id,
+        fire_id=row.fire_id,
+        run_id=row.run_id,
+        data={
+            "added": change.stats.added,
+            "removed": change.stats.removed,
+            "against": change.against,
+            "diff": change.diff,
         },
     )
 
@@ -311,12 +435,21 @@ async def list_results(
     fire_id: uuid.UUID | None = Query(None, description="Only this fire's run."),
     status: RunStatus | None = Query(None, description="Only runs in this status."),
     error_kind: ErrorKind | None = Query(None, description="Only runs that failed this way."),
+    changed: bool | None = Query(
+        None, description="Runs that track changes: only those that changed (or did not)."
+    ),
+    fields: str | None = Query(
+        None,
+        max_length=512,
+        description="Only these fields of each run, comma-separated (`run_id` always), "
+        "e.g. `parsed` or `scheduled_at,parsed`.",
+    ),
     since: datetime | None = Query(None, description="Scheduled at or after (ISO 8601)."),
     until: datetime | None = Query(None, description="Scheduled before (ISO 8601)."),
     cursor: str | None = Query(
         None, max_length=512, description="next_cursor of the previous page (stable paging)."
     ),
-) -> ResultPage:
+) -> ResultPage | JSONResponse:
     """The device's run history, newest first."""
     await get_device(session, device_id)
     conditions = [CommandResult.device_id == device_id]
@@ -332,6 +465,9 @@ async def list_results(
         conditions.append(CommandResult.status == status.value)
     if error_kind is not None:
         conditions.append(CommandResult.error_kind == error_kind.value)
+    if changed is not None:
+        conditions.append(CommandResult.changed.is_(changed))
+    chosen = chosen_fields(fields)
     for bound in (since, until):
         if bound is not None and bound.tzinfo is None:
             raise FieldInvalid(
@@ -357,16 +493,42 @@ async def list_results(
         .limit(limit)
         .offset(offset)
     )
-    items = [ResultRead.model_validate(row) for row in rows]
+    runs = list(rows)
+    if chosen is None or "output" in chosen:
+        items = await read_all(session, runs)
+    else:
+        items = [to_read(row, {}) for row in runs]
     next_cursor = encode_cursor(items[-1]) if len(items) == limit else None
-    return ResultPage(items=items, total=total, limit=limit, offset=offset, next_cursor=next_cursor)
+    page = ResultPage(items=items, total=total, limit=limit, offset=offset, next_cursor=next_cursor)
+    if chosen is None:
+        return page
+    body = page.model_dump(mode="json")
+    body["items"] = [{k: v for k, v in item.items() if k in chosen} for item in body["items"]]
+    return JSONResponse(body)
+
+
+def chosen_fields(fields: str | None) -> set[str] | None:
+    """The fields a client asked for (``run_id`` always); 422 naming one that is unknown."""
+    if fields is None:
+        return None
+    names = {name.strip() for name in fields.split(",") if name.strip()}
+    unknown = sorted(names - set(ResultRead.model_fields))
+    if unknown:
+        raise FieldInvalid("fields", f"unknown field {unknown[0]!r}")
+    return names | {"run_id"}
 
 
 @router.get("/results/{run_id}", response_model=ResultRead, dependencies=[Depends(read_or_write)])
 async def read_result(
     device_id: uuid.UUID, run_id: Annotated[str, Path(max_length=200)], session: SessionDep
-) -> CommandResult:
+) -> ResultRead:
     """One run, by the id the schedule (or a run-now request) gave it."""
+    row = await get_run(session, device_id, run_id)
+    return (await read_all(session, [row]))[0]
+
+
+async def get_run(session: AsyncSession, device_id: uuid.UUID, run_id: str) -> CommandResult:
+    """The device's run ``run_id``, 404 when the device or the run is unknown."""
     await get_device(session, device_id)
     row = await session.scalar(
         select(CommandResult).where(

@@ -240,7 +240,9 @@ async def create_schedule(
 ) -> ScheduleRead:
     """Store the schedule and start its workflow in one step: neither exists without the other."""
     command = await get_command(session, device_id, command_id)
-    device = await session.get_one(Device, device_id)
+    device = await session.get(Device, device_id)
+    if device is None:  # deleted since get_command looked (seen under test_concurrency)
+        raise NotFound("device", device_id)
     schedule_id = uuid.uuid4()
     schedule = Schedule(
         id=schedule_id,

@@ -22,6 +22,7 @@ from netcron.api.orchestrator import (
     for_each,
 )
 from netcron.db.models import Command, Device, Job, Schedule
+from netcron.history.options import HistoryOptions, ParseSpec
 from netcron.jobspec import JobSpec
 from netcron.platforms import HostKeyPolicy
 from netcron.render import RenderError, render
@@ -70,6 +71,16 @@ def build_spec(schedule: Schedule, device: Device, command: Command) -> RunSpec:
         device=device_target(device),
         command=rendered_command(command, schedule.params),
         command_timeout=command.timeout,
+        history=history_options(command),
+    )
+
+
+def history_options(command: Command) -> HistoryOptions:
+    return HistoryOptions(
+        track_changes=command.track_changes,
+        ignore_lines=command.ignore_lines,
+        mask=command.mask,
+        parse=ParseSpec.model_validate(command.parse) if command.parse else None,
     )
 
 

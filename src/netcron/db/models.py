@@ -1,4 +1,5 @@
-"""The tables: devices, commands, schedules, jobs, job_fires and command_results (the runs)."""
+"""The tables: devices, commands, schedules, jobs, job_fires, command_results (the runs)
+and outputs."""
 
 from __future__ import annotations
 
@@ -15,16 +16,20 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     Text,
     false,
     func,
+    text,
     true,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 JsonDict = JSON().with_variant(JSONB(), "postgresql")
+#: A JSON column whose Python None is SQL NULL (not JSON ``null``), so ``IS NULL`` holds.
+NullableJson = JSON(none_as_null=True).with_variant(JSONB(none_as_null=True), "postgresql")
 
 
 class Base(DeclarativeBase):
@@ -85,6 +90,16 @@ class Command(Timestamped, Base):
     text: Mapped[str] = mapped_column(Text, nullable=False)
     params: Mapped[dict[str, Any]] = mapped_column(JsonDict, nullable=False, default=dict)
     timeout: Mapped[float] = mapped_column(Float, nullable=False, default=30.0)
+    track_changes: Mapped[bool] = mapped_column(
+        Boolean, nullable=False, default=False, server_default="false"
+    )
+    ignore_lines: Mapped[list[str]] = mapped_column(
+        JsonDict, nullable=False, default=list, server_default="[]"
+    )
+    mask: Mapped[list[str]] = mapped_column(
+        JsonDict, nullable=False, default=list, server_default="[]"
+    )
+    parse: Mapped[dict[str, Any] | None] = mapped_column(NullableJson)
 
 
 class Schedule(Timestamped, Base):
@@ -143,6 +158,16 @@ class Job(Timestamped, Base):
     per_label: Mapped[dict[str, Any]] = mapped_column(
         JsonDict, nullable=False, default=dict, server_default="{}"
     )
+    track_changes: Mapped[bool] = mapped_column(
+        Boolean, nullable=False, default=False, server_default="false"
+    )
+    ignore_lines: Mapped[list[str]] = mapped_column(
+        JsonDict, nullable=False, default=list, server_default="[]"
+    )
+    mask: Mapped[list[str]] = mapped_column(
+        JsonDict, nullable=False, default=list, server_default="[]"
+    )
+    parse: Mapped[dict[str, Any] | None] = mapped_column(NullableJson)
     spec_version: Mapped[int] = mapped_column(Integer, nullable=False, server_default="1")
     workflow_id: Mapped[str] = mapped_column(String(128), nullable=False)
 
@@ -185,6 +210,17 @@ class CommandResult(Timestamped, Base):
             "(job_id IS NOT NULL AND fire_id IS NOT NULL)",
             name="ck_command_results_owner",
         ),
+        # The change points of a series: small, since most runs change nothing.
+        Index(
+            "ix_command_results_versions",
+            "command_id",
+            "scheduled_at",
+            postgresql_where=text("changed"),
+        ),
+        # Retention finds old runs by time: a BRIN index is a few pages for any size.
+        Index("ix_command_results_scheduled_brin", "scheduled_at", postgresql_using="brin"),
+        # Whether a blob is still referenced (retention's clean-up); shared hashes dedupe.
+        Index("ix_command_results_output_hash", "output_hash"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
@@ -207,9 +243,35 @@ class CommandResult(Timestamped, Base):
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     status: Mapped[str] = mapped_column(String(16), nullable=False)
     attempt: Mapped[int] = mapped_column(Integer, nullable=False, default=1)
-    output: Mapped[str | None] = mapped_column(Text)
+    #: The output, in the content-addressed store (for a tracked run: its normalized text).
+    output_hash: Mapped[bytes | None] = mapped_column(LargeBinary, ForeignKey("outputs.hash"))
+    #: The lines normalization set aside, to restore the output (``history.normalize``).
+    output_volatile: Mapped[dict[str, Any] | None] = mapped_column(NullableJson)
     output_truncated: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
     error: Mapped[str | None] = mapped_column(Text)
     error_kind: Mapped[str | None] = mapped_column(String(32))
     executor_id: Mapped[str | None] = mapped_column(String(200))
     command: Mapped[str | None] = mapped_column(Text)
+    #: Tracked runs only: whether the normalized output differs from the previous
+    #: successful run's (True for the first), and by how many lines.
+    changed: Mapped[bool | None] = mapped_column(Boolean)
+    lines_added: Mapped[int | None] = mapped_column(Integer)
+    lines_removed: Mapped[int | None] = mapped_column(Integer)
+    parsed: Mapped[list[dict[str, Any]] | None] = mapped_column(NullableJson)
+    parse_error: Mapped[str | None] = mapped_column(Text)
+
+
+class Output(Base):
+    """One distinct output, zlib-compressed, keyed by the SHA-256 of its text."""
+
+    __tablename__ = "outputs"
+
+    hash: Mapped[bytes] = mapped_column(LargeBinary, primary_key=True)
+    size: Mapped[int] = mapped_column(Integer, nullable=False)
+    data: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)
+    #: The lines normalization set aside in the first run that stored this text; later
+    #: runs keep only the lines that differ from these.
+    volatile: Mapped[dict[str, Any] | None] = mapped_column(NullableJson)
+    created_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), nullable=False
+    )

@@ -23,6 +23,8 @@ from netcron.crypto import CredentialCipher, Credentials, CredentialsUnreadable
 from netcron.executor.drivers import Driver, DriverError, Output, get_driver
 from netcron.executor.executions import ExecutionLog
 from netcron.executor.sessions import NoSessionInTime, SessionLeases
+from netcron.history.executor import treat_output
+from netcron.history.mask import MaskFailed
 from netcron.messages import EXECUTORS_CONSUMER, TASKS_STREAM, ResultMessage, TaskMessage
 from netcron.platforms import ErrorKind
 from netcron.runs import RunStatus
@@ -213,7 +215,14 @@ class Executor:
             if announce is not None:
                 announce.cancel()
         result = output if isinstance(output, Output) else Output(output)
-        text, truncated = cap(result.text, self.settings.output_max_bytes)
+        try:
+            seen = await asyncio.to_thread(
+                treat_output, result.text, task, self.settings.output_max_bytes
+            )
+        except MaskFailed as exc:
+            # never let an output out unmasked
+            return self._done(task, started, RunStatus.FAILED, error=str(exc))
+        text, truncated = cap(seen.text, self.settings.output_max_bytes)
         return self._done(
             task,
             started,
@@ -221,6 +230,8 @@ class Executor:
             output=text,
             output_truncated=truncated,
             host_key=result.host_key,
+            parsed=seen.parsed,
+            parse_error=seen.parse_error,
         )
 
     def _session(self, task: TaskMessage) -> contextlib.AbstractAsyncContextManager[None]:

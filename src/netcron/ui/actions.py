@@ -242,6 +242,8 @@ async def create_command(request: Request, device_id: uuid.UUID, user: User) -> 
     body: dict[str, Any] = {"name": field(form, "name"), "text": field(form, "text")}
     if field(form, "timeout"):
         body["timeout"] = field(form, "timeout")
+    if form.get("track_changes") == "on":
+        body["track_changes"] = True
     response = await call_api(request, user, "POST", f"/devices/{device_id}/commands", body)
     if response.status_code >= 400:
         return await refused(request, response)

@@ -318,6 +318,8 @@ def _record_of(result: ResultMessage) -> FireRunRecord:
         error_kind=result.error_kind,
         host_key=result.host_key,
         executor_id=result.executor_id,
+        parsed=result.parsed,
+        parse_error=result.parse_error,
     )
 
 

@@ -19,6 +19,7 @@ from temporalio.exceptions import ActivityError, ApplicationError
 with workflow.unsafe.imports_passed_through():
     from netcron.cron import fire_times_between, next_fire_time
     from netcron.firelead import FireLead
+    from netcron.history.options import ChangeTracking
     from netcron.messages import ResultMessage, TaskMessage
     from netcron.platforms import ErrorKind
     from netcron.runs import RunStatus, run_id_for
@@ -249,6 +250,8 @@ class ScheduleWorkflow:
             host_key_policy=spec.device.host_key_policy,
             host_key=spec.device.host_key,
             session_limit=spec.device.session_limit,
+            mask=spec.history.mask,
+            parse=spec.history.parse,
         )
         self._pending[run_id] = scheduled_at
         try:
@@ -294,8 +297,8 @@ class ScheduleWorkflow:
                 and workflow.now() + backoff < task.deadline
             )
             if not retry:
-                return self._from_result(task, result)
-            failed = self._from_result(task, result).model_copy(
+                return self._from_result(spec, task, result)
+            failed = self._from_result(spec, task, result).model_copy(
                 update={"status": RunStatus.RUNNING, "finished_at": None}
             )
             await self._record(spec, failed)
@@ -355,7 +358,12 @@ class ScheduleWorkflow:
         )
 
     @staticmethod
-    def _from_result(task: TaskMessage, result: ResultMessage) -> RunRecord:
+    def _from_result(spec: RunSpec, task: TaskMessage, result: ResultMessage) -> RunRecord:
+        tracking = None
+        if spec.history.track_changes and result.status == RunStatus.SUCCEEDED:
+            tracking = ChangeTracking(
+                platform=spec.device.platform, ignore_lines=spec.history.ignore_lines
+            )
         return RunRecord(
             run_id=task.run_id,
             command_id=task.command_id,
@@ -373,6 +381,9 @@ class ScheduleWorkflow:
             host_key=result.host_key if task.host_key is None else None,
             executor_id=result.executor_id,
             command=task.command,
+            tracking=tracking,
+            parsed=result.parsed,
+            parse_error=result.parse_error,
         )
 
     async def _record(self, spec: RunSpec, record: RunRecord) -> None:

@@ -1,7 +1,7 @@
 """A stand-in for real devices: a delay, then plausible output for the platform and command.
 
-Output is deterministic per (host, command) apart from the uptime, so a test or a demo
-can tell one device from another.
+Output is deterministic per (host, command) apart from its volatile lines (the uptime, the
+configuration's NVRAM time), so a test or a demo can tell one device from another.
 """
 
 from __future__ import annotations
@@ -102,8 +102,16 @@ def show_interfaces(task: TaskMessage, rng: random.Random) -> str:
     return "".join(blocks)
 
 
+def config_secrets(host: str) -> tuple[str, str, str]:
+    """The secrets in a device's emulated configuration (an enable hash, a type 7
+    password, an SNMP community): made-up, per host, for tests of masking to look for."""
+    seed = hashlib.sha256(host.encode()).hexdigest()
+    return f"$9${seed[:14]}${seed[14:57]}", seed[20:38].upper(), f"c0mm-{seed[40:52]}"
+
+
 def show_running_config(task: TaskMessage, rng: random.Random) -> str:
     name = hostname(task.host)
+    enable, password, community = config_secrets(task.host)
     if task.platform == "juniper_junos":
         return (
             f"system {{\n    host-name {name};\n"
@@ -116,14 +124,20 @@ def show_running_config(task: TaskMessage, rng: random.Random) -> str:
         "",
         "Current configuration : 4213 bytes",
         "!",
+        f"! NVRAM config last updated at {datetime.now(UTC):%H:%M:%S} UTC",
+        "!",
         f"hostname {name}",
+        "!",
+        f"enable secret 9 {enable}",
+        f"username netops privilege 15 password 7 {password}",
         "!",
     ]
     for iface, ip, state in _interfaces(rng):
         lines += [f"interface {iface}", f" ip address {ip} 255.255.255.0"]
         lines += [" shutdown"] if state == "down" else []
         lines += ["!"]
-    lines += ["ip ssh version 2", "line vty 0 15", " transport input ssh", "!", "end"]
+    lines += [f"snmp-server community {community} RO", "ip ssh version 2"]
+    lines += ["line vty 0 15", " transport input ssh", "!", "end"]
     return "\n".join(lines) + "\n"
 
 

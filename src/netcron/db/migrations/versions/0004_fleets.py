@@ -33,6 +33,10 @@ def upgrade() -> None:
         sa.Column("timeout", sa.Float(), nullable=False, server_default="30"),
         sa.Column("max_in_flight", sa.Integer(), nullable=False, server_default="100"),
         sa.Column("per_label", postgresql.JSONB(), nullable=False, server_default="{}"),
+        sa.Column("track_changes", sa.Boolean(), nullable=False, server_default="false"),
+        sa.Column("ignore_lines", postgresql.JSONB(), nullable=False, server_default="[]"),
+        sa.Column("mask", postgresql.JSONB(), nullable=False, server_default="[]"),
+        sa.Column("parse", postgresql.JSONB(), nullable=True),
         sa.Column("spec_version", sa.Integer(), nullable=False, server_default="1"),
         sa.Column("workflow_id", sa.String(length=128), nullable=False),
         sa.Column(

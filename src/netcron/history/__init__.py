@@ -1,0 +1,1 @@
+"""What changed: normalized comparison, masked secrets, parsed output, deduplicated storage."""
