@@ -121,6 +121,8 @@ def record(
         "output": output,
         "executor_id": "bench-host:1",
         "command": "show running-config",
+        # as the worker sends it for a command that tracks changes
+        "tracking": {"platform": "cisco_ios"},
     }
     with api(stack) as client:
         response = client.post(f"/devices/{device_id}/schedules/{schedule_id}/result", json=body)
@@ -201,7 +203,7 @@ def test_device_output_and_a_diff_render_as_text(page: Page, stack: DevStack) ->
         ).json()
         command = client.post(
             f"/devices/{device['id']}/commands",
-            json={"name": "config", "text": "show running-config"},
+            json={"name": "config", "text": "show running-config", "track_changes": True},
         ).json()
         schedule = client.post(
             f"/devices/{device['id']}/commands/{command['id']}/schedules",
@@ -220,6 +222,11 @@ def test_device_output_and_a_diff_render_as_text(page: Page, stack: DevStack) ->
     run_id = record(stack, *ids, minutes_ago=5, output=new)
 
     sign_in(page, stack)
+    page.goto(f"/ui/devices/{device['id']}")
+    versions = page.locator("table.versions")
+    expect(versions.locator("tbody tr")).to_have_count(2)
+    versions.get_by_role("link", name="diff with the version before").click()
+    expect(page.locator("#diff tr.d-added").first).to_contain_text("description core")
     page.goto(f"/ui/devices/{device['id']}/runs/{run_id}")
     output = page.locator("#output")
     expect(output).to_contain_text("<script>window.pwned = 1</script>")
