@@ -2,7 +2,8 @@
 
 Starts an embedded PostgreSQL, migrates it, writes 10,000 devices (a command and a
 schedule each), 1,000,000 runs (schedule runs every 5 minutes back from now, and the
-runs of a few job fires) straight into it with COPY, then serves the api in this process
+runs of a few job fires; their outputs as content-addressed blobs, a few versions per
+device) straight into it with COPY, then serves the api in this process
 (Temporal replaced by the in-memory double, no NATS) and times each console page, in
 process, over repeated requests: p50, p95 and the slowest. A measurement, not a test.
 """
@@ -34,6 +35,7 @@ from netcron.crypto import generate_key
 from netcron.db.migrate import upgrade
 from netcron.db.session import create_engine
 from netcron.devstack import EmbeddedPostgres
+from netcron.history.store import digest, pack
 from netcron.platforms import PLATFORMS
 from netcron.runspec import workflow_id_for
 
@@ -86,6 +88,8 @@ async def _copy(engine: AsyncEngine, table: str, columns: list[str], rows: Any) 
             )
         )
         keep = [index for index, column in enumerate(columns) if column in present]
+        if not keep:
+            return
         if len(keep) < len(columns):
             columns = [columns[index] for index in keep]
             rows = [tuple(row[index] for index in keep) for row in rows]
@@ -118,7 +122,7 @@ def _runs(
                 None
                 if failed
                 else CONFIG.format(
-                    clock=at.strftime("%H:%M:%S"),
+                    clock=f"{version:04d}",
                     name=name,
                     site=site,
                     a=index % 250,
@@ -146,6 +150,7 @@ def _runs(
                 f"no answer from {name}" if failed else None,
                 f"executor-{index % 3}:{1000 + index % 3}",
                 "show running-config",
+                digest(output) if output else None,
             )
 
 
@@ -168,6 +173,7 @@ RUN_COLUMNS = [
     "error",
     "executor_id",
     "command",
+    "output_hash",
 ]
 
 
@@ -252,14 +258,15 @@ async def seed(engine: AsyncEngine, devices: int, runs: int) -> dict[str, Any]:
     job_runs = JOBS * FIRES_PER_JOB * JOB_DEVICES
     per_device = max(1, (runs - job_runs) // devices)
     batch: list[tuple[Any, ...]] = []
+    stored: set[bytes] = set()
     for row in _runs(listed, commands, schedules, per_device, now):
         batch.append(row)
         if len(batch) == 50_000:
-            await _copy(engine, "command_results", RUN_COLUMNS, batch)
+            await _copy_runs(engine, batch, stored)
             batch = []
     if batch:
-        await _copy(engine, "command_results", RUN_COLUMNS, batch)
-    await _seed_jobs(engine, listed, now)
+        await _copy_runs(engine, batch, stored)
+    await _seed_jobs(engine, listed, now, stored)
     async with engine.connect() as connection:
         await connection.execute(text("ANALYZE"))
         await connection.commit()
@@ -273,7 +280,10 @@ async def seed(engine: AsyncEngine, devices: int, runs: int) -> dict[str, Any]:
 
 
 async def _seed_jobs(
-    engine: AsyncEngine, devices: list[tuple[uuid.UUID, str, str]], now: datetime
+    engine: AsyncEngine,
+    devices: list[tuple[uuid.UUID, str, str]],
+    now: datetime,
+    stored: set[bytes],
 ) -> None:
     rows, fires, runs = [], [], []
     for number in range(JOBS):
@@ -315,6 +325,7 @@ async def _seed_jobs(
                         None,
                         "executor-0:1000",
                         "show running-config",
+                        digest(f"{name} ok"),
                     )
                 )
     await _copy(
@@ -326,7 +337,22 @@ async def _seed_jobs(
         ["id", "job_id", "scheduled_at", "started_at", "finished_at", "total"],
         fires,
     )
-    await _copy(engine, "command_results", RUN_COLUMNS, runs)
+    await _copy_runs(engine, runs, stored)
+
+
+async def _copy_runs(engine: AsyncEngine, rows: list[tuple[Any, ...]], stored: set[bytes]) -> None:
+    """Runs, after the blobs of outputs not stored yet (configuration history's store)."""
+    output = RUN_COLUMNS.index("output")
+    blobs = []
+    for row in rows:
+        if row[output] is not None:
+            key = digest(row[output])
+            if key not in stored:
+                stored.add(key)
+                blobs.append((key, len(row[output].encode()), pack(row[output])))
+    if blobs:
+        await _copy(engine, "outputs", ["hash", "size", "data"], blobs)
+    await _copy(engine, "command_results", RUN_COLUMNS, rows)
 
 
 async def _pick(engine: AsyncEngine) -> dict[str, str]:
@@ -378,6 +404,8 @@ async def time_pages(app: Any, pages: dict[str, str], repeat: int) -> list[PageT
         signed = await client.post("/ui/login", data={"api_key": KEY, "token": token})
         if signed.status_code != 303:
             raise RuntimeError(f"sign-in answered {signed.status_code}: {signed.text[:300]}")
+        if "run" in pages and "hostname " not in (await client.get(pages["run"])).text:
+            raise RuntimeError("the run page shows no output: the seeded outputs did not land")
         for name, path in pages.items():
             elapsed = []
             status = 0
