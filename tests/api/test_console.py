@@ -424,8 +424,14 @@ CONFIG = (
 
 
 async def test_configuration_versions_are_listed_each_with_its_diff(
-    app: FastAPI, browser: httpx.AsyncClient, schedule: dict[str, Any]
+    app: FastAPI,
+    browser: httpx.AsyncClient,
+    client: httpx.AsyncClient,
+    schedule: dict[str, Any],
 ) -> None:
+    command = f"/devices/{schedule['device_id']}/commands/{schedule['command_id']}"
+    tracked = await client.patch(command, json={"track_changes": True})
+    assert tracked.status_code == 200, tracked.text
     first = await add_run(
         app,
         schedule,

@@ -118,6 +118,8 @@ def _runs(
             failed = status != "succeeded"
             # the configuration changes about once a day per device
             version = (per_device - step + index) // 288
+            older = (per_device - step - 1 + index) // 288
+            changed = None if failed else step == per_device - 1 or version != older
             output = (
                 None
                 if failed
@@ -151,6 +153,9 @@ def _runs(
                 f"executor-{index % 3}:{1000 + index % 3}",
                 "show running-config",
                 digest(output) if output else None,
+                changed,
+                2 if changed else 0 if changed is not None else None,
+                2 if changed else 0 if changed is not None else None,
             )
 
 
@@ -174,6 +179,9 @@ RUN_COLUMNS = [
     "executor_id",
     "command",
     "output_hash",
+    "changed",
+    "lines_added",
+    "lines_removed",
 ]
 
 
@@ -216,8 +224,8 @@ async def seed(engine: AsyncEngine, devices: int, runs: int) -> dict[str, Any]:
     await _copy(
         engine,
         "commands",
-        ["id", "device_id", "name", "text", "params", "timeout"],
-        [(c, d, "config", "show running-config", "{}", 30.0) for d, c in commands.items()],
+        ["id", "device_id", "name", "text", "params", "timeout", "track_changes"],
+        [(c, d, "config", "show running-config", "{}", 30.0, True) for d, c in commands.items()],
     )
     schedules = {device_id: uuid.uuid4() for device_id, _, _ in listed}
     await _copy(
@@ -326,6 +334,9 @@ async def _seed_jobs(
                         "executor-0:1000",
                         "show running-config",
                         digest(f"{name} ok"),
+                        None,
+                        None,
+                        None,
                     )
                 )
     await _copy(
@@ -406,6 +417,11 @@ async def time_pages(app: Any, pages: dict[str, str], repeat: int) -> list[PageT
             raise RuntimeError(f"sign-in answered {signed.status_code}: {signed.text[:300]}")
         if "run" in pages and "hostname " not in (await client.get(pages["run"])).text:
             raise RuntimeError("the run page shows no output: the seeded outputs did not land")
+        if (
+            "device" in pages
+            and "Configuration history" not in (await client.get(pages["device"])).text
+        ):
+            raise RuntimeError("the device page lists no configuration versions")
         for name, path in pages.items():
             elapsed = []
             status = 0

@@ -168,9 +168,6 @@ async def device(
     )
 
 
-#: Configuration history's endpoint (#13). The device page lists versions where the api
-#: has it, and says nothing of them where it does not.
-VERSIONS_ROUTE = "/devices/{device_id}/versions"
 VERSIONS_SHOWN = 10
 
 
@@ -187,12 +184,13 @@ class Version:
 
 async def history_versions(
     request: Request, user: ConsoleUser, detail: queries.DeviceDetail
-) -> dict[uuid.UUID, list[Version]] | None:
-    """Each command's latest configuration versions, through the api's history endpoint."""
-    if VERSIONS_ROUTE not in request.app.openapi().get("paths", {}):
-        return None
+) -> dict[uuid.UUID, list[Version]]:
+    """The latest configuration versions of each command that tracks changes, through the
+    api's history endpoint (``GET /devices/{id}/versions``)."""
     found: dict[uuid.UUID, list[Version]] = {}
     for command in detail.commands:
+        if not command.track_changes:
+            continue
         path = f"/devices/{detail.device.id}/versions"
         response = await call_api(
             request, user, "GET", f"{path}?command_id={command.id}&limit={VERSIONS_SHOWN + 1}"
