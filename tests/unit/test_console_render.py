@@ -42,3 +42,19 @@ def test_far_apart_changes_are_separate_hunks_with_their_line_numbers() -> None:
     assert any(line.kind == "gap" for line in view.unified)
     removed = [line for line in view.unified if line.kind == "removed"]
     assert [(line.old_no, line.text) for line in removed] == [(3, "line 2"), (36, "line 35")]
+
+
+def test_lines_history_sets_aside_are_hidden_by_their_index() -> None:
+    from netcron.ui.pages import volatile_lines
+
+    old, new = "a\nfan speed 5120 rpm\nb\n", "a\nfan speed 5200 rpm\nb\n"
+    assert not diffview.build(old, new).identical  # not volatile by the console's own rules
+    marked_old = volatile_lines(old, "linux", [r"^fan speed "])  # a command's ignore_lines
+    marked_new = volatile_lines(new, "linux", [r"^fan speed "])
+    assert marked_old == marked_new == frozenset({1})
+    view = diffview.build(old, new, volatile_old=marked_old, volatile_new=marked_new)
+    assert view.identical and view.hidden == 2
+    shown = diffview.build(
+        old, new, hide_volatile=False, volatile_old=marked_old, volatile_new=marked_new
+    )
+    assert (shown.added, shown.removed) == (1, 1)

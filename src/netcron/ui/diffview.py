@@ -58,21 +58,40 @@ def is_volatile(line: str) -> bool:
     return bool(VOLATILE.match(line.strip()))
 
 
-def _numbered(text: str, keep: Callable[[str], bool]) -> tuple[list[tuple[int, str]], int]:
-    lines = text.splitlines()
-    kept = [(no, line) for no, line in enumerate(lines, 1) if keep(line)]
+def _numbered(text: str, keep: Callable[[int, str], bool]) -> tuple[list[tuple[int, str]], int]:
+    lines = text.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    kept = [(index + 1, line) for index, line in enumerate(lines) if keep(index, line)]
     return kept, len(lines) - len(kept)
 
 
-def build(old: str, new: str, *, hide_volatile: bool = True, context: int = 3) -> DiffView:
-    """The diff of ``old`` → ``new``; volatile lines are left out of both sides when hidden."""
+def build(
+    old: str,
+    new: str,
+    *,
+    hide_volatile: bool = True,
+    context: int = 3,
+    volatile_old: frozenset[int] = frozenset(),
+    volatile_new: frozenset[int] = frozenset(),
+) -> DiffView:
+    """The diff of ``old`` → ``new``; volatile lines are left out of both sides when hidden.
 
-    def keep(line: str) -> bool:
-        return not (hide_volatile and is_volatile(line))
+    A line is volatile when it matches :data:`VOLATILE`, or when its index (from 0) is in
+    ``volatile_old`` / ``volatile_new`` (what configuration history's normalization of the
+    device's platform, and the command's ``ignore_lines``, set aside).
+    """
 
-    a, hidden_a = _numbered(old, keep)
-    b, hidden_b = _numbered(new, keep)
-    matcher = difflib.SequenceMatcher(None, [t for _, t in a], [t for _, t in b], autojunk=False)
+    def keeper(marked: frozenset[int]) -> Callable[[int, str], bool]:
+        def keep(index: int, line: str) -> bool:
+            return not (hide_volatile and (index in marked or is_volatile(line)))
+
+        return keep
+
+    a, hidden_a = _numbered(old, keeper(volatile_old))
+    b, hidden_b = _numbered(new, keeper(volatile_new))
+    # difflib's defaults, as the api's diffs use them (autojunk off cost 4x on configurations)
+    matcher = difflib.SequenceMatcher(None, [t for _, t in a], [t for _, t in b])
     unified: list[UnifiedLine] = []
     side: list[SideRow] = []
     added = removed = 0

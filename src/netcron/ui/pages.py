@@ -24,6 +24,7 @@ from netcron.api.jobs import get_job
 from netcron.cron import next_fire_times
 from netcron.db.models import CommandResult, JobFire
 from netcron.fleet.selector import Target
+from netcron.history.normalize import NormalizeTimeout, normalize
 from netcron.messages import EXECUTORS_CONSUMER, TASKS_STREAM
 from netcron.platforms import PLATFORMS, HostKeyPolicy
 from netcron.runs import RunStatus
@@ -295,11 +296,15 @@ async def diff(
     base: CommandResult | None = detail.previous
     if against:
         base = (await queries.run_detail(session, device_id, against)).run
-    old = await output_of(request, user, device_id, base.run_id) if base else None
+    old = (await output_of(request, user, device_id, base.run_id) if base else None) or ""
+    new = await output_of(request, user, device_id, run_id) or ""
+    ignore = detail.command.ignore_lines if detail.command else []
     built = diffview.build(
-        old or "",
-        await output_of(request, user, device_id, run_id) or "",
+        old,
+        new,
         hide_volatile=volatile == "hide",
+        volatile_old=volatile_lines(old, detail.device.platform, ignore),
+        volatile_new=volatile_lines(new, detail.device.platform, ignore),
     )
     return page(
         request,
@@ -311,6 +316,15 @@ async def diff(
         view=view,
         volatile=volatile,
     )
+
+
+def volatile_lines(text: str, platform: str, ignore_lines: list[str]) -> frozenset[int]:
+    """The lines configuration history sets aside for this platform and command."""
+    try:
+        found = normalize(text, platform, ignore_lines)
+    except NormalizeTimeout:
+        return frozenset()
+    return frozenset(index for index, _ in found.volatile)
 
 
 @router.get("/jobs", response_class=HTMLResponse)
