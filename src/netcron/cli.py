@@ -118,6 +118,7 @@ def cmd_dev(args: argparse.Namespace) -> int:
         print(
             f"netcron is ready in {took:.1f}s on {stack.servers}"
             f" — API docs: {stack.api_url}/docs{ui} · API key: {stack.api_key}"
+            f" · metrics: {', '.join(stack.metrics_urls.values())}"
             f" · data: {stack.data_dir}",
             flush=True,
         )

@@ -12,11 +12,22 @@ import uvicorn
 from fastapi import FastAPI
 
 from netcron import __version__
-from netcron.api import checks, codec, commands, devices, events, health, results, schedules
+from netcron.api import (
+    checks,
+    codec,
+    commands,
+    devices,
+    events,
+    health,
+    metrics,
+    results,
+    schedules,
+)
 from netcron.api.codec import CodecCors
 from netcron.api.docs import install_docs
 from netcron.api.errors import document_problems, install_error_handlers
 from netcron.api.limits import BodyLimit
+from netcron.api.metrics import RequestMetrics
 from netcron.api.orchestrator import Orchestrator, TemporalOrchestrator
 from netcron.api.reconcile import reconcile_forever
 from netcron.apikeys import parse_api_keys
@@ -78,7 +89,8 @@ def create_app(
     # A run's output may be output_max_bytes, and JSON escaping can double it.
     app.add_middleware(BodyLimit, limit=2 * settings.output_max_bytes + 65_536)
     app.add_middleware(CodecCors, origins=settings.codec_origin_list())
-    for module in (health, devices, checks, commands, schedules, results, events, codec):
+    app.add_middleware(RequestMetrics)
+    for module in (health, metrics, devices, checks, commands, schedules, results, events, codec):
         app.include_router(module.router)
     return app
 

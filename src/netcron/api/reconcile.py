@@ -33,6 +33,7 @@ from netcron.api.orchestrator import (
 )
 from netcron.api.specs import current_specs, hold_workflows
 from netcron.db.models import Schedule
+from netcron.observability.metrics import RECONCILE_REPAIRS
 from netcron.runspec import ScheduleInput
 
 log = logging.getLogger(__name__)
@@ -110,6 +111,12 @@ async def reconcile(
                 )
 
         await for_each(suspects, repair)
+    for repair_kind, done in (
+        ("started", repairs.started),
+        ("updated", repairs.updated),
+        ("stopped", repairs.stopped),
+    ):
+        RECONCILE_REPAIRS.labels(repair_kind).inc(len(done))
     return repairs
 
 

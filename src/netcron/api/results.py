@@ -38,6 +38,7 @@ from netcron.api.pagination import Limit, Offset, Page
 from netcron.api.specs import current_specs, push_specs
 from netcron.db.models import CommandResult, Device, Schedule
 from netcron.events import Event, first_lines
+from netcron.observability.metrics import RUNS_RECORDED
 from netcron.platforms import ErrorKind, HostKeyPolicy
 from netcron.runs import RunStatus, can_move
 from netcron.runspec import RunRecord
@@ -240,6 +241,8 @@ async def post_result(
     )
     if moved:
         emit(background, request, run_event(row))
+        if RunStatus(row.status).is_final:
+            RUNS_RECORDED.labels(row.status, row.error_kind or "").inc()
     if body.host_key:
         await learn_host_key(session, orchestrator, background, device_id, body.host_key)
     if "return=minimal" in request.headers.get("prefer", ""):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime
 
 import httpx
 from nats.js import JetStreamContext
@@ -11,6 +12,7 @@ from temporalio.exceptions import ApplicationError
 
 from netcron.broker.jetstream import publish
 from netcron.messages import ResultMessage, TaskMessage
+from netcron.observability.metrics import END_TO_END, FIRE_LAG, lag_seconds
 from netcron.runs import RunStatus
 from netcron.runspec import RecordRequest, RunRecord
 from netcron.workflows.progress import ProgressRecords
@@ -54,6 +56,8 @@ class ScheduleActivities:
     async def publish_task(self, task: TaskMessage) -> bool:
         """Publish with ``Nats-Msg-Id``; a retried publish is a broker-side duplicate."""
         fresh = await publish(self.js, task.subject, task, task.msg_id)
+        if fresh and task.attempt == 1:
+            FIRE_LAG.observe(lag_seconds(task.scheduled_at, datetime.now(UTC)))
         extra = {"run_id": task.run_id, "schedule_id": str(task.schedule_id)}
         log.debug("task published%s", "" if fresh else " (duplicate dropped)", extra=extra)
         # Recording `queued` is for people watching; the run must not wait for it.
@@ -65,6 +69,8 @@ class ScheduleActivities:
         """Record through the api; retried by the workflow until the api takes it."""
         self.progress.settle(request.record.run_id)
         await self.post(request)
+        if request.record.status.is_final and request.record.started_at is not None:
+            END_TO_END.observe(lag_seconds(request.record.scheduled_at, datetime.now(UTC)))
         log.info(
             "run %s recorded",
             request.record.status.value,
