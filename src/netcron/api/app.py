@@ -22,6 +22,7 @@ from netcron.api import (
     metrics,
     results,
     schedules,
+    webhooks,
 )
 from netcron.api.codec import CodecCors
 from netcron.api.docs import install_docs
@@ -38,6 +39,7 @@ from netcron.db.session import create_engine, create_read_sessionmaker, create_s
 from netcron.logging import setup_logging
 from netcron.retry import wait_for
 from netcron.shutdown import absorb_stop_signals
+from netcron.webhooks.delivery import WebhookDispatcher
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +63,12 @@ def create_app(
         app.state.read_sessionmaker = create_read_sessionmaker(app.state.engine)
         app.state.orchestrator = orchestrator or await TemporalOrchestrator.connect(settings)
         app.state.nats = None
-        background = [asyncio.create_task(_connect_nats(app, settings))]
+        app.state.nats_connected = asyncio.Event()
+        app.state.webhooks_changed = asyncio.Event()
+        background = [
+            asyncio.create_task(_connect_nats(app, settings)),
+            asyncio.create_task(_deliver_webhooks(app, settings)),
+        ]
         if reconcile:
             background.append(asyncio.create_task(_reconcile(app, settings)))
         try:
@@ -90,7 +97,18 @@ def create_app(
     app.add_middleware(BodyLimit, limit=2 * settings.output_max_bytes + 65_536)
     app.add_middleware(CodecCors, origins=settings.codec_origin_list())
     app.add_middleware(RequestMetrics)
-    for module in (health, metrics, devices, checks, commands, schedules, results, events, codec):
+    for module in (
+        health,
+        metrics,
+        devices,
+        checks,
+        commands,
+        schedules,
+        results,
+        events,
+        webhooks,
+        codec,
+    ):
         app.include_router(module.router)
     return app
 
@@ -101,6 +119,21 @@ async def _connect_nats(app: FastAPI, settings: Settings) -> None:
         nc = await connect_nats(settings.nats_url, "netcron-api")
         await wait_for("the events stream", lambda: events.ensure_events_stream(nc))
         app.state.nats = nc
+        app.state.nats_connected.set()
+
+
+async def _deliver_webhooks(app: FastAPI, settings: Settings) -> None:
+    """Once NATS is connected; see ``netcron.webhooks.delivery`` for why in the api."""
+    with contextlib.suppress(asyncio.CancelledError):
+        await app.state.nats_connected.wait()
+        dispatcher = WebhookDispatcher(
+            app.state.nats,
+            app.state.sessionmaker,
+            app.state.cipher,
+            settings,
+            app.state.webhooks_changed,
+        )
+        await dispatcher.run()
 
 
 async def _reconcile(app: FastAPI, settings: Settings) -> None:
