@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -84,6 +84,12 @@ class Settings(BaseSettings):
         le=65535,
         description="Port the worker and the executor serve /metrics on (0 or unset: off; "
         "the api serves /metrics on its own port).",
+    )
+    otlp_endpoint: str = Field(
+        "",
+        validation_alias=AliasChoices("NETCRON_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT"),
+        description="OTLP/HTTP collector for traces, e.g. http://otel-collector:4318 "
+        "(also read from OTEL_EXPORTER_OTLP_ENDPOINT; empty: no traces).",
     )
     webhook_allowed_networks: str = Field(
         "",

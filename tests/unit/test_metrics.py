@@ -7,7 +7,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
-from netcron.api.metrics import RequestMetrics
+from netcron.api.telemetry import RequestTelemetry
 from netcron.observability import metrics
 from netcron.observability.metrics import API, EXECUTOR, HTTP_REQUEST_DURATION, LAG_BUCKETS, WORKER
 
@@ -85,7 +85,7 @@ def test_requests_are_labelled_by_route_template_not_path() -> None:
     async def thing(thing_id: str) -> dict[str, str]:
         return {"id": thing_id}
 
-    app.add_middleware(RequestMetrics)
+    app.add_middleware(RequestTelemetry)
     client = TestClient(app)
     before = _requests("/things/{thing_id}", "200"), _requests("unmatched", "404")
     assert client.get("/things/abc").status_code == 200

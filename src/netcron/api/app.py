@@ -19,24 +19,25 @@ from netcron.api import (
     devices,
     events,
     health,
-    metrics,
     results,
     schedules,
+    telemetry,
     webhooks,
 )
 from netcron.api.codec import CodecCors
 from netcron.api.docs import install_docs
 from netcron.api.errors import document_problems, install_error_handlers
 from netcron.api.limits import BodyLimit
-from netcron.api.metrics import RequestMetrics
 from netcron.api.orchestrator import Orchestrator, TemporalOrchestrator
 from netcron.api.reconcile import reconcile_forever
+from netcron.api.telemetry import RequestTelemetry
 from netcron.apikeys import parse_api_keys
 from netcron.broker.jetstream import connect_nats
 from netcron.config import Settings, get_settings
 from netcron.crypto import CredentialCipher
 from netcron.db.session import create_engine, create_read_sessionmaker, create_sessionmaker
 from netcron.logging import setup_logging
+from netcron.observability.tracing import setup_tracing
 from netcron.retry import wait_for
 from netcron.shutdown import absorb_stop_signals
 from netcron.webhooks.delivery import WebhookDispatcher
@@ -76,6 +77,7 @@ def create_app(
         finally:
             for task in background:
                 task.cancel()
+            await asyncio.gather(*background, return_exceptions=True)
             if app.state.nats is not None:
                 await app.state.nats.close()
             await app.state.orchestrator.close()
@@ -96,10 +98,10 @@ def create_app(
     # A run's output may be output_max_bytes, and JSON escaping can double it.
     app.add_middleware(BodyLimit, limit=2 * settings.output_max_bytes + 65_536)
     app.add_middleware(CodecCors, origins=settings.codec_origin_list())
-    app.add_middleware(RequestMetrics)
+    app.add_middleware(RequestTelemetry)
     for module in (
         health,
-        metrics,
+        telemetry,
         devices,
         checks,
         commands,
@@ -147,6 +149,7 @@ def app_from_environment() -> FastAPI:
     """The app of one api worker process (``NETCRON_API_WORKERS`` > 1): settings from env."""
     settings = get_settings()
     setup_logging(settings.log_level, settings.log_format, service="api")
+    setup_tracing(settings, "api")
     return create_app(settings)
 
 

@@ -28,6 +28,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from netcron.codec import data_converter
 from netcron.config import Settings
+from netcron.observability.tracing import temporal_interceptors
 from netcron.runspec import (
     MEMO_SPEC_VERSION,
     SIGNAL_UPDATE,
@@ -110,6 +111,7 @@ class TemporalOrchestrator:
             settings.temporal_address,
             namespace=settings.temporal_namespace,
             data_converter=data_converter(settings.secret_key),
+            interceptors=temporal_interceptors(),
             lazy=True,
         )
         return cls(client, settings.temporal_task_queue)

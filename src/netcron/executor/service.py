@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
+from opentelemetry.trace import SpanKind
 from pydantic import ValidationError
 
 from netcron.broker.jetstream import connect_nats, ensure_streams, publish
@@ -34,6 +35,7 @@ from netcron.observability.metrics import (
     serve_metrics,
     slot_in_use,
 )
+from netcron.observability.tracing import extract, tracer
 from netcron.platforms import ErrorKind
 from netcron.runs import RunStatus
 from netcron.shutdown import stop_event
@@ -136,8 +138,22 @@ class Executor:
             return
         extra = {"run_id": task.run_id, "schedule_id": str(task.schedule_id)}
         try:
-            result = await self.execute(task, message)
-            await publish(self.js, result.subject, result, result.msg_id)
+            with tracer().start_as_current_span(
+                "netcron.execute",
+                context=extract(message.headers),
+                kind=SpanKind.CONSUMER,
+                attributes={
+                    "netcron.run_id": task.run_id,
+                    "netcron.platform": task.platform,
+                    "netcron.attempt": task.attempt,
+                    "netcron.executor_id": self.executor_id,
+                },
+            ) as span:
+                result = await self.execute(task, message)
+                span.set_attribute("netcron.status", result.status.value)
+                if result.error_kind is not None:
+                    span.set_attribute("netcron.error_kind", result.error_kind.value)
+                await publish(self.js, result.subject, result, result.msg_id)
         except asyncio.CancelledError:
             with contextlib.suppress(Exception):
                 await message.nak()
