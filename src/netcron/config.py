@@ -114,6 +114,19 @@ class Settings(BaseSettings):
             raise ValueError(f"unknown log level {value!r}")
         return level
 
+    @field_validator("webhook_allowed_networks")
+    @classmethod
+    def _networks(cls, value: str) -> str:
+        import ipaddress
+
+        for network in (part.strip() for part in value.split(",")):
+            if network:
+                try:
+                    ipaddress.ip_network(network, strict=False)
+                except ValueError:
+                    raise ValueError(f"{network!r} is not a network (CIDR)") from None
+        return value
+
     def webhook_network_list(self) -> list[str]:
         return [net.strip() for net in self.webhook_allowed_networks.split(",") if net.strip()]
 

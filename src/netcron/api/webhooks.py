@@ -28,8 +28,8 @@ from netcron.config import Settings
 from netcron.crypto import CredentialCipher
 from netcron.db.models import Webhook, WebhookDelivery
 from netcron.events import Event
-from netcron.webhooks.delivery import forget_webhook, subject_for
 from netcron.webhooks.matching import EVENT_TYPES, TEST
+from netcron.webhooks.streams import forget_webhook, subject_for
 from netcron.webhooks.targets import TargetRefused, check_url, parse_networks
 
 log = logging.getLogger(__name__)

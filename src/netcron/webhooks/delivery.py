@@ -38,15 +38,6 @@ from typing import Any
 import httpx
 from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
-from nats.js import JetStreamContext
-from nats.js.api import (
-    AckPolicy,
-    ConsumerConfig,
-    DeliverPolicy,
-    RetentionPolicy,
-    StorageType,
-    StreamConfig,
-)
 from nats.js.errors import NotFoundError
 from pydantic import ValidationError
 from sqlalchemy import delete, func, select
@@ -65,18 +56,22 @@ from netcron.observability.metrics import (
 from netcron.retry import wait_for
 from netcron.webhooks.matching import delivered_as, selects
 from netcron.webhooks.signing import SIGNATURE_HEADER, signature
+from netcron.webhooks.streams import (
+    DELIVERY_WINDOW,
+    FANOUT_CONFIG,
+    FANOUT_CONSUMER,
+    WEBHOOKS_STREAM,
+    consumer_config,
+    consumer_for,
+    ensure_webhook_stream,
+    subject_for,
+)
 from netcron.webhooks.targets import IpNetwork, TargetRefused, check_resolved, parse_networks
 
 log = logging.getLogger(__name__)
 
-WEBHOOKS_STREAM = "NETCRON_WEBHOOKS"
-WEBHOOKS_SUBJECT_PREFIX = "netcron.webhooks"
-FANOUT_CONSUMER = "webhooks-fanout"
-#: A delivery is retried until its event is this old, then recorded ``expired``.
-DELIVERY_WINDOW = timedelta(hours=24)
 #: How often a replica looks for webhooks created, changed or deleted on another one.
 SYNC_INTERVAL = 2.0
-ACK_WAIT = 60.0
 #: How often a sender waiting to retry tells JetStream it still holds the delivery.
 HEARTBEAT = 20.0
 FETCH_TIMEOUT = 5.0
@@ -84,60 +79,6 @@ FETCH_TIMEOUT = 5.0
 LOG_RETENTION = timedelta(days=7)
 PRUNE_INTERVAL = 3600.0
 ERROR_LENGTH = 500
-
-STREAM_CONFIG = StreamConfig(
-    name=WEBHOOKS_STREAM,
-    subjects=[f"{WEBHOOKS_SUBJECT_PREFIX}.>"],
-    retention=RetentionPolicy.LIMITS,
-    storage=StorageType.FILE,
-    # a backstop: senders give up on their own at DELIVERY_WINDOW
-    max_age=DELIVERY_WINDOW.total_seconds() + 3600,
-    duplicate_window=300,
-)
-FANOUT_CONFIG = ConsumerConfig(
-    durable_name=FANOUT_CONSUMER,
-    ack_policy=AckPolicy.EXPLICIT,
-    deliver_policy=DeliverPolicy.NEW,
-    ack_wait=30,
-    max_deliver=-1,
-    max_ack_pending=1,
-)
-
-
-def subject_for(webhook_id: uuid.UUID) -> str:
-    return f"{WEBHOOKS_SUBJECT_PREFIX}.{webhook_id}"
-
-
-def consumer_for(webhook_id: uuid.UUID) -> str:
-    return f"webhook-{webhook_id}"
-
-
-def consumer_config(webhook_id: uuid.UUID) -> ConsumerConfig:
-    return ConsumerConfig(
-        durable_name=consumer_for(webhook_id),
-        filter_subject=subject_for(webhook_id),
-        ack_policy=AckPolicy.EXPLICIT,
-        deliver_policy=DeliverPolicy.ALL,
-        ack_wait=ACK_WAIT,
-        max_deliver=-1,
-        max_ack_pending=1,
-    )
-
-
-async def ensure_webhook_stream(js: JetStreamContext) -> None:
-    try:
-        await js.stream_info(WEBHOOKS_STREAM)
-        await js.update_stream(STREAM_CONFIG)
-    except NotFoundError:
-        await js.add_stream(STREAM_CONFIG)
-
-
-async def forget_webhook(js: JetStreamContext, webhook_id: uuid.UUID) -> None:
-    """After a delete: its consumer and its undelivered events go (best effort)."""
-    with contextlib.suppress(NotFoundError):
-        await js.delete_consumer(WEBHOOKS_STREAM, consumer_for(webhook_id))
-    with contextlib.suppress(NotFoundError):
-        await js.purge_stream(WEBHOOKS_STREAM, subject=subject_for(webhook_id))
 
 
 def backoff(attempt: int, first: float, most: float) -> float:
