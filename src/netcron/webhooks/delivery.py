@@ -221,6 +221,8 @@ class WebhookDispatcher:
                 await message.ack()
 
     async def _fan_out(self, message: Msg) -> None:
+        if not self.subscribers:
+            return  # nobody to tell: not even worth parsing
         try:
             event = Event.model_validate_json(message.data)
         except ValidationError:
