@@ -12,15 +12,19 @@ import asyncio
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
+import nats
 import pytest
 from fastapi import FastAPI
 from sqlalchemy import text
 
 from netcron.config import Settings
+from netcron.events import Event
 from netcron.webhooks.signing import SIGNATURE_HEADER, verify
+from netcron.webhooks.streams import subject_for
 from tests.api.conftest import ADMIN_KEY, DEVICE, READ_KEY, replica, serving
 from tests.webhook_receiver import Receiver
 
@@ -306,3 +310,32 @@ async def test_a_selector_and_event_types_filter_what_is_sent(
     await eventually(arrived)
     # In order per webhook: had the other device's (earlier) event been sent, it came first.
     assert [event["data"]["name"] for event in receiver.events()] == [f"wh-mine-{label[:8]}"]
+
+
+async def test_a_delivery_older_than_a_day_expires_unsent(
+    live: httpx.AsyncClient, receiver: Receiver, nats_url: str
+) -> None:
+    label = uuid.uuid4().hex
+    webhook_id = await subscribe(live, receiver, label)
+    old = Event(type="run.failed", time=datetime.now(UTC) - timedelta(hours=25))
+    nc = await nats.connect(nats_url)
+    try:
+        await nc.jetstream().publish(
+            subject_for(uuid.UUID(webhook_id)), old.model_dump_json().encode()
+        )
+    finally:
+        await nc.close()
+
+    async def expired() -> bool:
+        log = (await live.get(f"/webhooks/{webhook_id}/deliveries")).json()
+        return [item["outcome"] for item in log["items"]] == ["expired"]
+
+    await eventually(expired)
+    response = await live.post(f"/webhooks/{webhook_id}/test")  # queued behind it
+    assert response.status_code == 202
+
+    async def test_arrived() -> bool:
+        return len(receiver.events()) == 1
+
+    await eventually(test_arrived)
+    assert receiver.events()[0]["type"] == "webhook.test"
