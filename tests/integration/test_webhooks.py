@@ -72,6 +72,7 @@ async def test_run_results_reach_a_webhook_signed_and_in_order(
     events = receiver.events()
     assert {event["run_id"] for event in events} == set(run_ids)
     assert {event["type"] for event in events} == {"run.succeeded"}
+    assert all("output" not in event["data"] for event in events)  # device output stays home
     assert [event["id"] for event in events] == sorted(event["id"] for event in events)
     for headers, body in receiver.received:
         assert verify(SECRET, body, headers[SIGNATURE_HEADER])

@@ -228,6 +228,8 @@ class WebhookDispatcher:
         except ValidationError:
             return
         event.id = message.metadata.sequence.stream
+        # Device output stays home: a receiver is often a third party's service.
+        event.data.pop("output", None)
         labels: dict[str, Any] | None = None
         labels_read = False
         for subscriber in self.subscribers:
