@@ -44,6 +44,9 @@ from netcron.webhooks.delivery import WebhookDispatcher
 
 log = logging.getLogger(__name__)
 
+#: How long a stopping api waits for its background tasks (NATS, webhooks, reconciliation).
+STOP_TIMEOUT = 3.0
+
 
 def create_app(
     settings: Settings, orchestrator: Orchestrator | None = None, *, reconcile: bool = True
@@ -77,7 +80,8 @@ def create_app(
         finally:
             for task in background:
                 task.cancel()
-            await asyncio.gather(*background, return_exceptions=True)
+            # Bounded: a task stuck in a driver's cancellation must not hold the stop.
+            await asyncio.wait(background, timeout=STOP_TIMEOUT)
             if app.state.nats is not None:
                 await app.state.nats.close()
             await app.state.orchestrator.close()
