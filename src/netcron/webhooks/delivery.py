@@ -118,6 +118,7 @@ class WebhookDispatcher:
         settings: Settings,
         changed: asyncio.Event,
     ) -> None:
+        self.nc = nc
         self.js = nc.jetstream()
         self.sessionmaker = sessionmaker
         self.cipher = cipher
@@ -206,6 +207,8 @@ class WebhookDispatcher:
             except TimeoutError:
                 continue
             except Exception as exc:
+                if self.nc.is_closed:
+                    return  # the api is stopping
                 log.warning("fetching events for webhooks failed: %r", exc)
                 await asyncio.sleep(1)
                 continue
@@ -273,6 +276,8 @@ class WebhookDispatcher:
                 except TimeoutError:
                     continue
                 except Exception as exc:
+                    if self.nc.is_closed:
+                        return  # the api is stopping
                     log.warning("fetching deliveries failed: %r", exc)
                     await asyncio.sleep(1)
                     continue
