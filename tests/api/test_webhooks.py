@@ -339,3 +339,33 @@ async def test_a_delivery_older_than_a_day_expires_unsent(
 
     await eventually(test_arrived)
     assert receiver.events()[0]["type"] == "webhook.test"
+
+
+async def test_two_replicas_deliver_each_event_once_in_event_order(
+    settings: Settings, nats_url: str, app: FastAPI, receiver: Receiver
+) -> None:
+    fast = settings.model_copy(update={"webhook_retry_min": 0.1, "webhook_retry_max": 0.4})
+    label = uuid.uuid4().hex
+    with serving(replica(fast, nats_url)) as one, serving(replica(fast, nats_url)) as two:
+        clients = [
+            httpx.AsyncClient(base_url=base, headers={"X-API-Key": ADMIN_KEY}, timeout=10)
+            for base in (one, two)
+        ]
+        try:
+            await subscribe(clients[0], receiver, label)
+            receiver.failures = 3
+            names = [f"wh-two-{label[:8]}-{i}" for i in range(12)]
+            for i, name in enumerate(names):
+                await create_devices(clients[i % 2], label, [name])
+
+            async def all_in() -> bool:
+                return len(receiver.events()) >= len(names)
+
+            await eventually(all_in)
+        finally:
+            for client in clients:
+                await client.aclose()
+    events = receiver.events()
+    assert sorted(event["data"]["name"] for event in events) == sorted(names)  # each once
+    ids = [event["id"] for event in events]
+    assert ids == sorted(ids)  # in the order the events happened

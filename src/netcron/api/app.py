@@ -68,7 +68,6 @@ def create_app(
         app.state.orchestrator = orchestrator or await TemporalOrchestrator.connect(settings)
         app.state.nats = None
         app.state.nats_connected = asyncio.Event()
-        app.state.webhooks_changed = asyncio.Event()
         background = [
             asyncio.create_task(_connect_nats(app, settings)),
             asyncio.create_task(_deliver_webhooks(app, settings)),
@@ -135,9 +134,9 @@ async def _deliver_webhooks(app: FastAPI, settings: Settings) -> None:
         dispatcher = WebhookDispatcher(
             app.state.nats,
             app.state.sessionmaker,
+            app.state.read_sessionmaker,
             app.state.cipher,
             settings,
-            app.state.webhooks_changed,
         )
         await dispatcher.run()
 

@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from netcron.api.auth import read_or_write
 from netcron.api.deps import CipherDep, SessionDep, SettingsDep
 from netcron.api.errors import Conflict, FieldInvalid, NotFound, ServiceUnavailable
+from netcron.api.events import publish_event
 from netcron.api.pagination import Limit, Offset, Page
 from netcron.api.patch import not_null
 from netcron.config import Settings
@@ -139,11 +140,18 @@ def _encrypt(cipher: CredentialCipher, secret: str) -> str:
     return cipher.encrypt_bytes(secret.encode()).decode()
 
 
-def _changed(request: Request) -> None:
-    """The dispatcher of this process looks again at once (others within seconds)."""
-    changed = getattr(request.app.state, "webhooks_changed", None)
-    if changed is not None:
-        changed.set()
+async def _announce(session: AsyncSession, request: Request, kind: str, webhook: Webhook) -> None:
+    """Commit, then publish ``webhook.<kind>`` before answering.
+
+    Every replica's fan-out reads the webhooks again when it meets this event in the
+    stream, so an event published after the answer reaches a webhook just created or
+    changed whichever replica fans it out.
+    """
+    await session.commit()
+    event = Event(
+        type=f"webhook.{kind}", data={"webhook_id": str(webhook.id), "name": webhook.name}
+    )
+    await publish_event(request, event)
 
 
 async def get_webhook(session: AsyncSession, webhook_id: uuid.UUID) -> Webhook:
@@ -168,7 +176,6 @@ async def create_webhook(
     settings: SettingsDep,
     request: Request,
     response: Response,
-    background: BackgroundTasks,
 ) -> WebhookCreated:
     generated = None if body.secret else f"whsec_{secrets.token_urlsafe(32)}"
     webhook = Webhook(
@@ -184,7 +191,7 @@ async def create_webhook(
     await session.refresh(webhook)
     response.headers["Location"] = f"/webhooks/{webhook.id}"
     log.info("created webhook %s", webhook.name, extra={"webhook_id": str(webhook.id)})
-    background.add_task(_changed, request)
+    await _announce(session, request, "created", webhook)
     return WebhookCreated.model_validate(
         {**WebhookRead.model_validate(webhook).model_dump(), "secret": generated}
     )
@@ -219,7 +226,6 @@ async def update_webhook(
     cipher: CipherDep,
     settings: SettingsDep,
     request: Request,
-    background: BackgroundTasks,
 ) -> Webhook:
     webhook = await get_webhook(session, webhook_id)
     given: dict[str, Any] = body.model_dump(exclude_unset=True)
@@ -236,7 +242,7 @@ async def update_webhook(
         ", ".join(sorted(given)),
         extra={"webhook_id": str(webhook_id)},
     )
-    background.add_task(_changed, request)
+    await _announce(session, request, "updated", webhook)
     return webhook
 
 
@@ -247,9 +253,8 @@ async def delete_webhook(
     """Deliveries not yet made are dropped with it."""
     webhook = await get_webhook(session, webhook_id)
     await session.delete(webhook)
-    await session.commit()
     log.info("deleted webhook %s", webhook.name, extra={"webhook_id": str(webhook_id)})
-    background.add_task(_changed, request)
+    await _announce(session, request, "deleted", webhook)
     nc = request.app.state.nats
     if nc is not None and nc.is_connected:
         background.add_task(_forget, nc, webhook_id)

@@ -3,16 +3,18 @@
 Two stages, each on durable consumers, so every api replica shares the work and a
 restart loses nothing:
 
-1. **Fan-out.** The durable consumer ``webhooks-fanout`` on NETCRON_EVENTS reads each
-   event once (across replicas), finds the webhooks that want it, and publishes one copy
-   per webhook to ``netcron.webhooks.<webhook_id>`` in the stream NETCRON_WEBHOOKS
-   (``Nats-Msg-Id`` ``<event id>:<webhook id>``: a repeated fan-out is dropped by the
-   broker). An event is acked only once its copies are published, and the consumer lets
-   one event be unacked at a time: a second replica gets the next event only once the
-   first has published its copies, so each webhook's subject holds events in stream
-   order. That costs a fetch, a publish per webhook and an ack per event: 0.33 ms per
-   event with one webhook on a local NATS (3,000 events/s), far above the events the runs
-   of one Temporal server make.
+1. **Fan-out.** One api replica at a time (a PostgreSQL advisory lock) reads
+   NETCRON_EVENTS through the durable consumer ``webhooks-fanout``, finds the webhooks
+   that want each event, and publishes one copy per webhook to
+   ``netcron.webhooks.<webhook_id>`` in the stream NETCRON_WEBHOOKS (``Nats-Msg-Id``
+   ``<event id>:<webhook id>``: a repeated fan-out is dropped by the broker). An event is
+   acked only once its copies are published, and the consumer lets one event be unacked
+   at a time, so each webhook's subject holds events in stream order, across a change of
+   replica too. The api publishes ``webhook.created`` / ``.updated`` / ``.deleted`` before
+   it answers a change, and the fan-out reads the webhooks again when it meets one, so
+   every event after the answer goes to the webhook as it now is. That costs a fetch, a
+   publish per webhook and an ack per event: 0.33 ms per event with one webhook on a local
+   NATS (3,000 events/s), far above the events the runs of one Temporal server make.
 2. **Delivery.** Each webhook has its own durable consumer with ``max_ack_pending=1``:
    one delivery per webhook in flight across all replicas, in stream order. Each replica
    runs one sender task per active webhook; a sender retries a failed delivery itself,
@@ -47,7 +49,7 @@ from netcron import __version__
 from netcron.config import Settings
 from netcron.crypto import CredentialCipher
 from netcron.db.models import Device, Webhook, WebhookDelivery
-from netcron.events import EVENTS_STREAM, Event
+from netcron.events import EVENTS_STREAM, EVENTS_SUBJECT_PREFIX, Event
 from netcron.observability.metrics import (
     WEBHOOK_BACKLOG,
     WEBHOOK_DELIVERIES,
@@ -79,6 +81,12 @@ FETCH_TIMEOUT = 5.0
 LOG_RETENTION = timedelta(days=7)
 PRUNE_INTERVAL = 3600.0
 ERROR_LENGTH = 500
+#: pg_try_advisory_lock key of the replica that fans out: "netwhk".
+FANOUT_LOCK = 0x6E657477686B
+#: How often the fanning replica makes sure its lock's connection is still there.
+LEADER_CHECK = 1.0
+#: Subjects of the events the api publishes when a webhook is created, changed or deleted.
+WEBHOOK_EVENTS = f"{EVENTS_SUBJECT_PREFIX}.webhook."
 
 
 def backoff(attempt: int, first: float, most: float) -> float:
@@ -114,16 +122,18 @@ class WebhookDispatcher:
         self,
         nc: NatsClient,
         sessionmaker: async_sessionmaker[AsyncSession],
+        lock_sessionmaker: async_sessionmaker[AsyncSession],
         cipher: CredentialCipher,
         settings: Settings,
-        changed: asyncio.Event,
     ) -> None:
+        """``lock_sessionmaker``: autocommit sessions (the fan-out lock's connection)."""
         self.nc = nc
         self.js = nc.jetstream()
         self.sessionmaker = sessionmaker
+        self.lock_sessionmaker = lock_sessionmaker
         self.cipher = cipher
         self.settings = settings
-        self.changed = changed
+        self._syncing = asyncio.Lock()
         self.networks: list[IpNetwork] = parse_networks(settings.webhook_network_list())
         self.subscribers: list[Subscriber] = []
         self.senders: dict[uuid.UUID, asyncio.Task[None]] = {}
@@ -136,8 +146,6 @@ class WebhookDispatcher:
             "the webhooks fan-out consumer",
             lambda: self.js.add_consumer(EVENTS_STREAM, FANOUT_CONFIG),
         )
-        # Whom to fan out to must be known before the first event is taken.
-        await wait_for("the webhooks table", self.sync)
         fan_out = asyncio.create_task(self._fan_out_forever())
         try:
             while True:
@@ -145,9 +153,7 @@ class WebhookDispatcher:
                     await self.sync()
                 except Exception as exc:
                     log.warning("webhooks not synced: %r", exc)
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self.changed.wait(), SYNC_INTERVAL)
-                self.changed.clear()
+                await asyncio.sleep(SYNC_INTERVAL)
         finally:
             tasks = [fan_out, *self.senders.values()]
             for task in tasks:
@@ -157,6 +163,10 @@ class WebhookDispatcher:
 
     async def sync(self) -> None:
         """Follow the webhooks table: who the fan-out serves, which senders run."""
+        async with self._syncing:
+            await self._sync()
+
+    async def _sync(self) -> None:
         async with self.sessionmaker() as session:
             rows = (
                 await session.execute(
@@ -198,32 +208,62 @@ class WebhookDispatcher:
     # --- fan-out ---------------------------------------------------------------------
 
     async def _fan_out_forever(self) -> None:
-        subscription = await self.js.pull_subscribe_bind(
-            durable=FANOUT_CONSUMER, stream=EVENTS_STREAM
-        )
+        """Fan out while this replica holds the fan-out lock; try for it now and then.
+
+        One replica at a time: it reads every event in order, so a ``webhook.*`` event it
+        meets (published before the api answered the change) makes it read the webhooks
+        before any later event. The lock is a PostgreSQL session lock on a connection
+        kept for the purpose and thrown away after, so it goes with the replica.
+        """
         while True:
             try:
-                messages = await subscription.fetch(1, timeout=FETCH_TIMEOUT)
-            except TimeoutError:
-                continue
+                async with self.lock_sessionmaker() as lock:
+                    try:
+                        if await lock.scalar(select(func.pg_try_advisory_lock(FANOUT_LOCK))):
+                            log.info("this api replica fans events out to webhooks")
+                            await self._fan_out_while_leading(lock)
+                    finally:
+                        with contextlib.suppress(Exception):
+                            await (await lock.connection()).invalidate()
             except Exception as exc:
                 if self.nc.is_closed:
                     return  # the api is stopping
-                log.warning("fetching events for webhooks failed: %r", exc)
-                await asyncio.sleep(1)
-                continue
-            for message in messages:
+                log.warning("webhook fan-out interrupted: %r", exc)
+            await asyncio.sleep(SYNC_INTERVAL)
+
+    async def _fan_out_while_leading(self, lock: AsyncSession) -> None:
+        subscription = await self.js.pull_subscribe_bind(
+            durable=FANOUT_CONSUMER, stream=EVENTS_STREAM
+        )
+        try:
+            await self.sync()  # the webhooks as they are now, before the first event
+            checked = time.monotonic()
+            while True:
+                if time.monotonic() - checked > LEADER_CHECK:
+                    await lock.execute(select(1))  # the lock lives as long as this connection
+                    checked = time.monotonic()
                 try:
-                    await self._fan_out(message)
-                except Exception as exc:
-                    # Copies already published are broker duplicates when it comes back.
-                    log.warning("webhook fan-out failed, will retry: %r", exc)
-                    with contextlib.suppress(Exception):
-                        await message.nak(delay=1)
+                    messages = await subscription.fetch(1, timeout=FETCH_TIMEOUT)
+                except TimeoutError:
                     continue
-                await message.ack()
+                for message in messages:
+                    try:
+                        await self._fan_out(message)
+                    except Exception as exc:
+                        # Copies already published are broker duplicates when it comes back.
+                        log.warning("webhook fan-out failed, will retry: %r", exc)
+                        with contextlib.suppress(Exception):
+                            await message.nak(delay=1)
+                        continue
+                    await message.ack()
+        finally:
+            with contextlib.suppress(Exception):
+                await subscription.unsubscribe()
 
     async def _fan_out(self, message: Msg) -> None:
+        if message.subject.startswith(WEBHOOK_EVENTS):
+            await self.sync()  # whatever follows in the stream sees the change
+            return
         if not self.subscribers:
             return  # nobody to tell: not even worth parsing
         try:
