@@ -26,24 +26,33 @@ def _settings(service: str) -> Settings:
     return settings
 
 
+def _service_settings(service: str) -> Settings:
+    """Settings, logging and (with an OTLP endpoint) tracing for a long-running service."""
+    from netcron.observability.tracing import setup_tracing
+
+    settings = _settings(service)
+    setup_tracing(settings, service)
+    return settings
+
+
 def cmd_api(args: argparse.Namespace) -> int:
     from netcron.api.app import run_api
 
-    run_api(_settings("api"))
+    run_api(_service_settings("api"))
     return 0
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
     from netcron.workflows.worker import run_worker
 
-    asyncio.run(run_worker(_settings("worker")))
+    asyncio.run(run_worker(_service_settings("worker")))
     return 0
 
 
 def cmd_executor(args: argparse.Namespace) -> int:
     from netcron.executor.service import run_executor
 
-    asyncio.run(run_executor(_settings("executor")))
+    asyncio.run(run_executor(_service_settings("executor")))
     return 0
 
 
@@ -119,6 +128,7 @@ def cmd_dev(args: argparse.Namespace) -> int:
             f"netcron is ready in {took:.1f}s on {stack.servers}"
             f" — console: {stack.api_url}/ui · API docs: {stack.api_url}/docs{ui}"
             f" · API key: {stack.api_key}"
+            f" · metrics: {', '.join(stack.metrics_urls.values())}"
             f" · data: {stack.data_dir}",
             flush=True,
         )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -90,6 +90,33 @@ class Settings(BaseSettings):
     connect_timeout: float = Field(
         0, ge=0, description="Give up on a dependency at start after this many seconds (0: never)."
     )
+    metrics_port: int = Field(
+        0,
+        ge=0,
+        le=65535,
+        description="Port the worker and the executor serve /metrics on (0 or unset: off; "
+        "the api serves /metrics on its own port).",
+    )
+    otlp_endpoint: str = Field(
+        "",
+        validation_alias=AliasChoices("NETCRON_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT"),
+        description="OTLP/HTTP collector for traces, e.g. http://otel-collector:4318 "
+        "(also read from OTEL_EXPORTER_OTLP_ENDPOINT; empty: no traces).",
+    )
+    webhook_allowed_networks: str = Field(
+        "",
+        description="Networks (CIDR, comma-separated) webhook receivers must be in "
+        "(empty: any address).",
+    )
+    webhook_retry_min: float = Field(
+        1.0, gt=0, description="Seconds before a failed webhook delivery is first retried."
+    )
+    webhook_retry_max: float = Field(
+        300.0, gt=0, description="Longest wait between two webhook delivery attempts (s)."
+    )
+    webhook_timeout: float = Field(
+        10.0, gt=0, le=60, description="Seconds a webhook receiver has to answer."
+    )
 
     @field_validator("log_level")
     @classmethod
@@ -98,6 +125,22 @@ class Settings(BaseSettings):
         if level not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
             raise ValueError(f"unknown log level {value!r}")
         return level
+
+    @field_validator("webhook_allowed_networks")
+    @classmethod
+    def _networks(cls, value: str) -> str:
+        import ipaddress
+
+        for network in (part.strip() for part in value.split(",")):
+            if network:
+                try:
+                    ipaddress.ip_network(network, strict=False)
+                except ValueError:
+                    raise ValueError(f"{network!r} is not a network (CIDR)") from None
+        return value
+
+    def webhook_network_list(self) -> list[str]:
+        return [net.strip() for net in self.webhook_allowed_networks.split(",") if net.strip()]
 
     def codec_origin_list(self) -> list[str]:
         return [origin.strip() for origin in self.codec_origins.split(",") if origin.strip()]

@@ -38,6 +38,8 @@ from netcron.devstack import (
 log = logging.getLogger(__name__)
 
 SERVICES = ("api", "worker", "executor")
+#: Services that serve /metrics on a port of their own (the api serves it on its port).
+METRICS_SERVICES = ("worker", "executor")
 #: Stopped first, so that the worker records its last runs while the api still listens.
 STOP_FIRST = ("executor", "worker")
 #: Files in the data dir that client commands (`netcron events`) read.
@@ -79,11 +81,21 @@ class DevStack:
     temporal: EmbeddedTemporal | None = field(default=None, init=False)
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict, init=False)
     env: dict[str, str] = field(default_factory=dict, init=False)
+    #: The port each of METRICS_SERVICES serves /metrics on.
+    metrics_ports: dict[str, int] = field(default_factory=dict, init=False)
     api_key: str = field(default="", init=False, repr=False)
 
     @property
     def api_url(self) -> str:
         return self.env["NETCRON_API_URL"]
+
+    @property
+    def metrics_urls(self) -> dict[str, str]:
+        """Where each service serves its metrics."""
+        urls = {"api": f"{self.api_url}/metrics"}
+        for name, port in self.metrics_ports.items():
+            urls[name] = f"http://127.0.0.1:{port}/metrics"
+        return urls
 
     @property
     def ui_url(self) -> str | None:
@@ -147,6 +159,11 @@ class DevStack:
         write_secret(self.data_dir / API_KEY_FILE, self.api_key)
         (self.data_dir / API_URL_FILE).write_text(api_url + "\n")
         self.env = service_env(**overrides) | self.service_env
+        for name in METRICS_SERVICES:
+            metrics_port = free_port(None)
+            while metrics_port in {port, *self.metrics_ports.values()}:
+                metrics_port = free_port(None)
+            self.metrics_ports[name] = metrics_port
         return overrides
 
     def migrate(self) -> None:
@@ -177,9 +194,12 @@ class DevStack:
         out = open(log_file, "ab") if log_file else None  # noqa: SIM115
         # A session of its own: Ctrl-C in the terminal reaches `netcron dev` only, which
         # then stops the services in order (the api last).
+        env = self.env
+        if name in self.metrics_ports:
+            env = env | {"NETCRON_METRICS_PORT": str(self.metrics_ports[name])}
         return subprocess.Popen(
             [sys.executable, "-m", "netcron", name],
-            env=self.env,
+            env=env,
             stdout=out,
             stderr=subprocess.STDOUT if out else None,
             start_new_session=True,

@@ -8,8 +8,10 @@ import sys
 from datetime import UTC, datetime
 from typing import Any
 
+from opentelemetry import trace
+
 #: Attributes a log call may pass in ``extra=`` that belong on the line.
-CONTEXT_FIELDS = ("run_id", "schedule_id", "device_id", "workflow_id", "service")
+CONTEXT_FIELDS = ("run_id", "schedule_id", "device_id", "workflow_id", "service", "trace_id")
 
 _STANDARD = set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"message", "asctime"}
 #: Extras that are not context: uvicorn's message with terminal colour codes, asyncio's task.
@@ -60,6 +62,7 @@ def setup_logging(level: str = "INFO", fmt: str = "plain", service: str | None =
     handler.setFormatter(JsonFormatter() if fmt == "json" else PlainFormatter())
     if service:
         handler.addFilter(_ServiceFilter(service))
+    handler.addFilter(_TraceFilter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
@@ -76,4 +79,14 @@ class _ServiceFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         if not hasattr(record, "service"):
             record.service = self.service
+        return True
+
+
+class _TraceFilter(logging.Filter):
+    """``trace_id`` on lines logged inside a span (tracing on), to find a run's trace."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        context = trace.get_current_span().get_span_context()
+        if context.is_valid and not hasattr(record, "trace_id"):
+            record.trace_id = f"{context.trace_id:032x}"
         return True

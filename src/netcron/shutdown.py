@@ -45,7 +45,10 @@ def _already_stopping(signum: int, frame: FrameType | None) -> None:
 
 
 def exit_process(code: int) -> None:
-    """Flush logs and standard streams, then end the process without finalization."""
+    """Flush traces, logs and standard streams, then end the process without finalization."""
+    from netcron.observability.tracing import flush_traces
+
+    flush_traces()
     logging.shutdown()
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(OSError, ValueError):

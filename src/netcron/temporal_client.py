@@ -6,6 +6,7 @@ from temporalio.client import Client
 
 from netcron.codec import data_converter
 from netcron.config import Settings
+from netcron.observability.tracing import temporal_interceptors
 from netcron.retry import wait_for
 
 
@@ -17,6 +18,7 @@ async def connect_temporal(settings: Settings) -> Client:
             settings.temporal_address,
             namespace=settings.temporal_namespace,
             data_converter=data_converter(settings.secret_key),
+            interceptors=temporal_interceptors(),
         )
 
     return await wait_for(

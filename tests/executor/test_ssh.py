@@ -19,6 +19,7 @@ from netcron.devstack import free_port
 from netcron.executor.drivers.base import DriverError
 from netcron.executor.drivers.ssh import SshDriver
 from netcron.messages import CheckRequest, TaskMessage
+from netcron.observability.metrics import EXECUTOR
 from netcron.platforms import PLATFORMS, ErrorKind, HostKeyPolicy
 from netcron.simulator import Behaviour, SimulatedDevice, start_simulated_devices
 from netcron.simulator.server import stop_simulated_devices
@@ -321,3 +322,17 @@ async def test_a_check_of_a_closed_port_is_unreachable() -> None:
     result = await SshDriver().check(request, RIGHT, "ex-1")
     assert not result.ok and not result.reachable
     assert (result.login, result.error_kind) == ("not_tried", ErrorKind.UNREACHABLE)
+
+
+async def test_session_opening_is_measured_and_failures_counted_by_kind(
+    devices: dict[str, SimulatedDevice],
+) -> None:
+    def sample(name: str, **labels: str) -> float:
+        return EXECUTOR.get_sample_value(name, labels) or 0.0
+
+    opened = sample("netcron_ssh_connect_seconds_count", platform="arista_eos")
+    refused = sample("netcron_ssh_connect_failures_total", kind="auth_failed")
+    await SshDriver().run(task_for(devices["arista_eos"]), RIGHT)
+    await failure(task_for(devices["arista_eos"]), Credentials(password="Wr0ng-for-metrics"))
+    assert sample("netcron_ssh_connect_seconds_count", platform="arista_eos") == opened + 1
+    assert sample("netcron_ssh_connect_failures_total", kind="auth_failed") == refused + 1

@@ -24,6 +24,8 @@ from netcron.api import (
     jobs,
     results,
     schedules,
+    telemetry,
+    webhooks,
 )
 from netcron.api.codec import CodecCors
 from netcron.api.docs import install_docs
@@ -31,6 +33,7 @@ from netcron.api.errors import document_problems, install_error_handlers
 from netcron.api.limits import BodyLimit
 from netcron.api.orchestrator import Orchestrator, TemporalOrchestrator
 from netcron.api.reconcile import reconcile_forever
+from netcron.api.telemetry import RequestTelemetry
 from netcron.apikeys import parse_api_keys
 from netcron.broker.jetstream import connect_nats
 from netcron.config import Settings, get_settings
@@ -38,11 +41,16 @@ from netcron.crypto import CredentialCipher
 from netcron.db.session import create_engine, create_read_sessionmaker, create_sessionmaker
 from netcron.history.retention import retain_forever
 from netcron.logging import setup_logging
+from netcron.observability.tracing import setup_tracing
 from netcron.retry import wait_for
 from netcron.shutdown import absorb_stop_signals
 from netcron.ui import mount_console
+from netcron.webhooks.delivery import WebhookDispatcher
 
 log = logging.getLogger(__name__)
+
+#: How long a stopping api waits for its background tasks (NATS, webhooks, reconciliation).
+STOP_TIMEOUT = 3.0
 
 
 def create_app(
@@ -64,7 +72,11 @@ def create_app(
         app.state.read_sessionmaker = create_read_sessionmaker(app.state.engine)
         app.state.orchestrator = orchestrator or await TemporalOrchestrator.connect(settings)
         app.state.nats = None
-        background = [asyncio.create_task(_connect_nats(app, settings))]
+        app.state.nats_connected = asyncio.Event()
+        background = [
+            asyncio.create_task(_connect_nats(app, settings)),
+            asyncio.create_task(_deliver_webhooks(app, settings)),
+        ]
         if reconcile:
             background.append(asyncio.create_task(_reconcile(app, settings)))
             background.append(asyncio.create_task(_retention(app, settings)))
@@ -73,6 +85,8 @@ def create_app(
         finally:
             for task in background:
                 task.cancel()
+            # Bounded: a task stuck in a driver's cancellation must not hold the stop.
+            await asyncio.wait(background, timeout=STOP_TIMEOUT)
             if app.state.nats is not None:
                 await app.state.nats.close()
             await app.state.orchestrator.close()
@@ -94,8 +108,10 @@ def create_app(
     # records may be output_max_bytes more.
     app.add_middleware(BodyLimit, limit=3 * settings.output_max_bytes + 65_536)
     app.add_middleware(CodecCors, origins=settings.codec_origin_list())
+    app.add_middleware(RequestTelemetry)
     for module in (
         health,
+        telemetry,
         devices,
         checks,
         commands,
@@ -105,6 +121,7 @@ def create_app(
         results,
         history,
         events,
+        webhooks,
         codec,
     ):
         app.include_router(module.router)
@@ -119,6 +136,21 @@ async def _connect_nats(app: FastAPI, settings: Settings) -> None:
         nc = await connect_nats(settings.nats_url, "netcron-api")
         await wait_for("the events stream", lambda: events.ensure_events_stream(nc))
         app.state.nats = nc
+        app.state.nats_connected.set()
+
+
+async def _deliver_webhooks(app: FastAPI, settings: Settings) -> None:
+    """Once NATS is connected; see ``netcron.webhooks.delivery`` for why in the api."""
+    with contextlib.suppress(asyncio.CancelledError):
+        await app.state.nats_connected.wait()
+        dispatcher = WebhookDispatcher(
+            app.state.nats,
+            app.state.sessionmaker,
+            app.state.read_sessionmaker,
+            app.state.cipher,
+            settings,
+        )
+        await dispatcher.run()
 
 
 async def _reconcile(app: FastAPI, settings: Settings) -> None:
@@ -137,6 +169,7 @@ def app_from_environment() -> FastAPI:
     """The app of one api worker process (``NETCRON_API_WORKERS`` > 1): settings from env."""
     settings = get_settings()
     setup_logging(settings.log_level, settings.log_format, service="api")
+    setup_tracing(settings, "api")
     return create_app(settings)
 
 

@@ -27,6 +27,7 @@ from netcron.events import (
     EVENTS_SUBJECT_PREFIX,
     Event,
 )
+from netcron.observability.metrics import EVENT_CLIENTS
 
 log = logging.getLogger(__name__)
 router = APIRouter(tags=["events"])
@@ -130,9 +131,11 @@ class Feed:
         self.subscription = await js.subscribe(
             f"{EVENTS_SUBJECT_PREFIX}.>", cb=self._receive, ordered_consumer=True, config=config
         )
+        EVENT_CLIENTS.inc()
         return self
 
     async def __aexit__(self, *exc: object) -> None:
+        EVENT_CLIENTS.dec()
         with contextlib.suppress(Exception):
             await self.subscription.unsubscribe()
 

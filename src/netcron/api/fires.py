@@ -54,6 +54,7 @@ from netcron.jobspec import (
     fire_run_id,
 )
 from netcron.messages import TaskMessage
+from netcron.observability.metrics import RUNS_RECORDED
 from netcron.platforms import ErrorKind, HostKeyPolicy
 from netcron.render import RenderError, render
 from netcron.runs import RunStatus, rank
@@ -323,6 +324,9 @@ async def open_fire(session: AsyncSession, request: FireRequest, *, field: str) 
             insert(_RUNS).on_conflict_do_nothing(index_elements=[_RUNS.c.run_id]),
             rows[start : start + 2000],
         )
+    skipped = sum(row["status"] == RunStatus.SKIPPED.value for row in rows)
+    if skipped:
+        RUNS_RECORDED.labels(RunStatus.SKIPPED.value, "").inc(skipped)
     log.info(
         "fire opened on %d device(s)%s",
         len(targets),
@@ -731,6 +735,9 @@ async def record_results(
         # retention swept an output between its insert and the update: record again
         raise ServiceUnavailable("an output was swept while it was recorded; send again") from None
     changes = await _compare(session, [row.run_id for row in moved], blobs)
+    for row in moved:
+        if RunStatus(row.status).is_final:
+            RUNS_RECORDED.labels(row.status, row.error_kind or "").inc()
     by_run = {r.run_id: r for r in records}
     events = [
         Event(

@@ -36,6 +36,7 @@ from netcron.jobspec import (
     JobSpec,
     job_workflow_id_for,
 )
+from netcron.observability.tracing import temporal_interceptors
 from netcron.runspec import (
     MEMO_SPEC_VERSION,
     SIGNAL_UPDATE,
@@ -128,6 +129,7 @@ class TemporalOrchestrator:
             settings.temporal_address,
             namespace=settings.temporal_namespace,
             data_converter=data_converter(settings.secret_key),
+            interceptors=temporal_interceptors(),
             lazy=True,
         )
         return cls(client, settings.temporal_task_queue)

@@ -34,6 +34,7 @@ from netcron.api.orchestrator import (
 from netcron.api.specs import current_specs, hold_workflows, job_spec
 from netcron.db.models import Job, Schedule
 from netcron.jobspec import JobInput
+from netcron.observability.metrics import RECONCILE_REPAIRS
 from netcron.runspec import ScheduleInput
 
 log = logging.getLogger(__name__)
@@ -111,7 +112,17 @@ async def reconcile(
                 )
 
         await for_each(suspects, repair)
+    _count(repairs)
     return repairs
+
+
+def _count(repairs: Repairs) -> None:
+    for repair_kind, done in (
+        ("started", repairs.started),
+        ("updated", repairs.updated),
+        ("stopped", repairs.stopped),
+    ):
+        RECONCILE_REPAIRS.labels(repair_kind).inc(len(done))
 
 
 async def _repair(
@@ -199,6 +210,7 @@ async def reconcile_jobs(
     suspects += [i for i, w in running.items() if i not in jobs and w.started_at <= settled]
     repairs.suspects = len(suspects)
     await for_each(suspects, repair)
+    _count(repairs)
     return repairs
 
 

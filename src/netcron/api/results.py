@@ -49,6 +49,7 @@ from netcron.history.changes import Change, blob_for, compare_with_previous
 from netcron.history.diff import DiffStats
 from netcron.history.series import Series
 from netcron.history.store import STORE_BLOB, Blob, Stored, output_text, stored_blobs
+from netcron.observability.metrics import RUNS_RECORDED
 from netcron.platforms import ErrorKind, HostKeyPolicy
 from netcron.runs import RunStatus, can_move
 from netcron.runspec import RunRecord
@@ -341,6 +342,8 @@ async def post_result(
     row = recorded.row
     if recorded.moved:
         emit(background, request, run_event(row, record.output))
+        if RunStatus(row.status).is_final:
+            RUNS_RECORDED.labels(row.status, row.error_kind or "").inc()
     if recorded.change is not None:
         emit(background, request, changed_event(row, recorded.change))
     if body.host_key:

@@ -28,6 +28,7 @@ from netcron.messages import (
     TASKS_STREAM,
     TASKS_SUBJECT_PREFIX,
 )
+from netcron.observability.tracing import inject
 from netcron.retry import wait_for
 
 log = logging.getLogger(__name__)
@@ -119,8 +120,7 @@ async def ensure_streams(js: JetStreamContext) -> None:
 
 
 async def publish(js: JetStreamContext, subject: str, message: BaseModel, msg_id: str) -> bool:
-    """Publish with ``Nats-Msg-Id``; return False when the broker dropped it as a duplicate."""
-    ack = await js.publish(
-        subject, message.model_dump_json().encode(), headers={"Nats-Msg-Id": msg_id}
-    )
+    """Publish with ``Nats-Msg-Id`` (and ``traceparent`` when tracing); False for a duplicate."""
+    headers = inject({"Nats-Msg-Id": msg_id})
+    ack = await js.publish(subject, message.model_dump_json().encode(), headers=dict(headers))
     return not ack.duplicate

@@ -1,5 +1,5 @@
-"""The tables: devices, commands, schedules, jobs, job_fires, command_results (the runs)
-and outputs."""
+"""The tables: devices, commands, schedules, jobs, job_fires, command_results (the runs),
+outputs and webhooks."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     CheckConstraint,
     DateTime,
@@ -275,3 +276,43 @@ class Output(Base):
     created_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now(), nullable=False
     )
+
+
+class Webhook(Timestamped, Base):
+    """A receiver of events: its URL, the event types it wants, an optional label selector."""
+
+    __tablename__ = "webhooks"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    name: Mapped[str] = mapped_column(String(128), unique=True, nullable=False)
+    url: Mapped[str] = mapped_column(Text, nullable=False)
+    event_types: Mapped[list[str]] = mapped_column(JsonDict, nullable=False, default=list)
+    selector: Mapped[dict[str, Any]] = mapped_column(JsonDict, nullable=False, default=dict)
+    #: Fernet token of the signing secret, under NETCRON_SECRET_KEY.
+    secret: Mapped[str] = mapped_column(Text, nullable=False)
+    is_active: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True)
+
+
+class WebhookDelivery(Base):
+    """One attempt to deliver one event to one webhook, and how it went."""
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (Index("ix_webhook_deliveries_webhook_delivery", "webhook_id", "delivery"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    webhook_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("webhooks.id", ondelete="CASCADE"), nullable=False
+    )
+    #: The delivery's sequence in the NETCRON_WEBHOOKS stream: every attempt of one
+    #: delivery shares it (the `Netcron-Delivery` header).
+    delivery: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    event_id: Mapped[int | None] = mapped_column(BigInteger)
+    event_type: Mapped[str] = mapped_column(String(64), nullable=False)
+    attempt: Mapped[int] = mapped_column(Integer, nullable=False)
+    attempted_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), nullable=False
+    )
+    outcome: Mapped[str] = mapped_column(String(16), nullable=False)
+    status_code: Mapped[int | None] = mapped_column(Integer)
+    error: Mapped[str | None] = mapped_column(Text)
+    duration_ms: Mapped[float | None] = mapped_column(Float)

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
+from opentelemetry.trace import SpanKind
 from pydantic import ValidationError
 
 from netcron.broker.jetstream import connect_nats, ensure_streams, publish
@@ -26,6 +27,17 @@ from netcron.executor.sessions import NoSessionInTime, SessionLeases
 from netcron.history.executor import treat_output
 from netcron.history.mask import MaskFailed
 from netcron.messages import EXECUTORS_CONSUMER, TASKS_STREAM, ResultMessage, TaskMessage
+from netcron.observability.metrics import (
+    COMMAND_DURATION,
+    EXECUTOR,
+    EXECUTOR_SLOTS,
+    RUNS,
+    START_LAG,
+    lag_seconds,
+    serve_metrics,
+    slot_in_use,
+)
+from netcron.observability.tracing import extract, tracer
 from netcron.platforms import ErrorKind
 from netcron.runs import RunStatus
 from netcron.shutdown import stop_event
@@ -132,8 +144,22 @@ class Executor:
         if task.fire_id:
             extra["fire_id"] = str(task.fire_id)
         try:
-            result = await self.execute(task, message)
-            await publish(self.js, result.subject, result, result.msg_id)
+            with tracer().start_as_current_span(
+                "netcron.execute",
+                context=extract(message.headers),
+                kind=SpanKind.CONSUMER,
+                attributes={
+                    "netcron.run_id": task.run_id,
+                    "netcron.platform": task.platform,
+                    "netcron.attempt": task.attempt,
+                    "netcron.executor_id": self.executor_id,
+                },
+            ) as span:
+                result = await self.execute(task, message)
+                span.set_attribute("netcron.status", result.status.value)
+                if result.error_kind is not None:
+                    span.set_attribute("netcron.error_kind", result.error_kind.value)
+                await publish(self.js, result.subject, result, result.msg_id)
         except asyncio.CancelledError:
             with contextlib.suppress(Exception):
                 await message.nak()
@@ -144,6 +170,7 @@ class Executor:
                 await message.nak(delay=NAK_DELAY)
             return
         await message.ack()
+        _count(task, result)
         log.info("run %s", result.status.value, extra=extra)
 
     async def execute(self, task: TaskMessage, message: Msg) -> ResultMessage:
@@ -160,7 +187,8 @@ class Executor:
             finally:
                 self.holding -= 1
         async with self.slots:
-            return await self._run(task, message)
+            with slot_in_use():
+                return await self._run(task, message)
 
     async def _run(self, task: TaskMessage, message: Msg) -> ResultMessage:
         started = datetime.now(UTC)
@@ -179,6 +207,8 @@ class Executor:
                 # A run waiting for a session to the device stays queued: it is running,
                 # and started, once it holds one.
                 started = datetime.now(UTC)
+                if task.attempt == 1:
+                    START_LAG.observe(lag_seconds(task.scheduled_at, started))
                 running = self._result(task, RunStatus.RUNNING, started_at=started)
                 announce = asyncio.create_task(self._announce(running))
                 self.executions.started(task.run_id, task.attempt)
@@ -271,6 +301,14 @@ class Executor:
         return ResultMessage.for_task(task, status, self.executor_id, **fields)
 
 
+def _count(task: TaskMessage, result: ResultMessage) -> None:
+    RUNS.labels(result.status.value, task.platform, result.error_kind or "").inc()
+    if result.started_at is not None and result.finished_at is not None:
+        COMMAND_DURATION.labels(task.platform, result.status.value).observe(
+            lag_seconds(result.started_at, result.finished_at)
+        )
+
+
 async def run_executor(settings: Settings, stop: asyncio.Event | None = None) -> None:
     from netcron.executor.checks import CheckResponder
     from netcron.executor.sessions import open_sessions_bucket
@@ -290,9 +328,13 @@ async def run_executor(settings: Settings, stop: asyncio.Event | None = None) ->
     cipher = CredentialCipher(settings.secret_key) if settings.executor_driver == "ssh" else None
     checks = CheckResponder(nc, driver, executor_id, cipher, sessions)
     await checks.start()
+    EXECUTOR_SLOTS.set(settings.executor_concurrency)
+    metrics = serve_metrics(EXECUTOR, settings.metrics_port, "executor")
     try:
         await executor.run(stop)
     finally:
         await checks.stop()
         executor.executions.close()
+        if metrics is not None:
+            metrics.shutdown()
     await nc.close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime
 
 import httpx
 from nats.js import JetStreamContext
@@ -11,6 +12,8 @@ from temporalio.exceptions import ApplicationError
 
 from netcron.broker.jetstream import publish
 from netcron.messages import ResultMessage, TaskMessage
+from netcron.observability.metrics import END_TO_END, FIRE_LAG, lag_seconds
+from netcron.observability.tracing import RunContexts, inject, run_trace, tracer
 from netcron.runs import RunStatus
 from netcron.runspec import RecordRequest, RunRecord
 from netcron.workflows.progress import ProgressRecords
@@ -49,11 +52,16 @@ class ScheduleActivities:
         self.js = js
         self.api = api
         self.progress = ProgressRecords(self.post)
+        #: The relay's trace context of each run, for its final record.
+        self.traces = RunContexts()
 
     @activity.defn(name="publish_task")
     async def publish_task(self, task: TaskMessage) -> bool:
         """Publish with ``Nats-Msg-Id``; a retried publish is a broker-side duplicate."""
-        fresh = await publish(self.js, task.subject, task, task.msg_id)
+        with run_trace("netcron.fire", **_run_attributes(task)):
+            fresh = await publish(self.js, task.subject, task, task.msg_id)
+        if fresh and task.attempt == 1:
+            FIRE_LAG.observe(lag_seconds(task.scheduled_at, datetime.now(UTC)))
         extra = {"run_id": task.run_id, "schedule_id": str(task.schedule_id)}
         log.debug("task published%s", "" if fresh else " (duplicate dropped)", extra=extra)
         # Recording `queued` is for people watching; the run must not wait for it.
@@ -64,7 +72,17 @@ class ScheduleActivities:
     async def record_run(self, request: RecordRequest) -> None:
         """Record through the api; retried by the workflow until the api takes it."""
         self.progress.settle(request.record.run_id)
-        await self.post(request)
+        with tracer().start_as_current_span(
+            "netcron.record",
+            context=self.traces.take(request.record.run_id),
+            attributes={
+                "netcron.run_id": request.record.run_id,
+                "netcron.status": request.record.status.value,
+            },
+        ):
+            await self.post(request)
+        if request.record.status.is_final and request.record.started_at is not None:
+            END_TO_END.observe(lag_seconds(request.record.scheduled_at, datetime.now(UTC)))
         log.info(
             "run %s recorded",
             request.record.status.value,
@@ -75,7 +93,7 @@ class ScheduleActivities:
         response = await self.api.post(
             result_path(request),
             content=request.record.model_dump_json(),
-            headers={"content-type": "application/json", "prefer": "return=minimal"},
+            headers=dict(inject({"content-type": "application/json", "prefer": "return=minimal"})),
         )
         if response.status_code == 404:
             raise ApplicationError(
@@ -88,3 +106,14 @@ class ScheduleActivities:
                 non_retryable=True,
             )
         response.raise_for_status()
+
+
+def _run_attributes(task: TaskMessage) -> dict[str, str | int]:
+    """What a run's spans say about it: ids and platform, never credentials or output."""
+    return {
+        "netcron.run_id": task.run_id,
+        "netcron.schedule_id": str(task.schedule_id),
+        "netcron.device_id": str(task.device_id),
+        "netcron.platform": task.platform,
+        "netcron.attempt": task.attempt,
+    }

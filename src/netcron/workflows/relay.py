@@ -14,12 +14,14 @@ import logging
 
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
+from opentelemetry.trace import SpanKind
 from pydantic import ValidationError
 from temporalio.client import Client
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
 from netcron.messages import RELAY_CONSUMER, RESULTS_STREAM, ResultMessage
+from netcron.observability.tracing import extract, tracer
 from netcron.runs import RunStatus
 from netcron.runspec import SIGNAL_RESULT, workflow_id_for
 from netcron.workflows.activities import ScheduleActivities, progress_record
@@ -86,10 +88,17 @@ class ResultsRelay:
             return
         extra = {"run_id": result.run_id, "schedule_id": str(result.schedule_id)}
         try:
-            if result.status == RunStatus.RUNNING:
-                await self._record_running(result)
-            else:
-                await self._signal(result)
+            with tracer().start_as_current_span(
+                "netcron.relay",
+                context=extract(message.headers),
+                kind=SpanKind.CONSUMER,
+                attributes={"netcron.run_id": result.run_id, "netcron.status": result.status.value},
+            ):
+                if result.status == RunStatus.RUNNING:
+                    await self._record_running(result)
+                else:
+                    self.activities.traces.remember(result.run_id)
+                    await self._signal(result)
         except _Gone as gone:
             log.info("result dropped: %s", gone, extra=extra)
         except Exception as exc:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from datetime import timedelta
 
@@ -11,6 +12,8 @@ from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
 from netcron.broker.jetstream import connect_nats, ensure_streams
 from netcron.config import Settings
+from netcron.observability.backlog import sample_backlog_forever
+from netcron.observability.metrics import WORKER, serve_metrics
 from netcron.shutdown import stop_event
 from netcron.temporal_client import connect_temporal
 from netcron.workflows.activities import ScheduleActivities
@@ -41,6 +44,8 @@ async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> N
     nc = await connect_nats(settings.nats_url, "netcron-worker", timeout=settings.connect_timeout)
     js = nc.jetstream()
     await ensure_streams(js)
+    metrics = serve_metrics(WORKER, settings.metrics_port, "worker")
+    sampler = asyncio.create_task(sample_backlog_forever(js)) if metrics else None
     key = settings.client_api_key()
     if not key:
         log.warning("no API key with the 'results' scope: the api will refuse run records")
@@ -63,4 +68,10 @@ async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> N
             await relay.run(stop)
             log.info("worker is stopping")
             await activities.progress.flush()
+    if sampler is not None:
+        sampler.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await sampler
+    if metrics is not None:
+        metrics.shutdown()
     await nc.close()

@@ -38,6 +38,7 @@ from netcron.executor.drivers.ssh_session import (
     load_client_keys,
 )
 from netcron.messages import CheckRequest, CheckResult, TaskMessage
+from netcron.observability.metrics import SSH_CONNECT, SSH_FAILURES
 from netcron.platforms import ErrorKind
 
 log = logging.getLogger(__name__)
@@ -62,13 +63,17 @@ class SshDriver:
             if target.platform in EXEC_PLATFORMS
             else CliSession(target, credentials, keys, check)
         )
+        started = time.monotonic()
         try:
             await asyncio.wait_for(session.open(), max(budget, 0.001))
         except BaseException as exc:
             session.close()
             if isinstance(exc, asyncio.CancelledError):
                 raise
-            raise self._opening_error(exc, target, check) from None
+            error = self._opening_error(exc, target, check)
+            SSH_FAILURES.labels(error.kind.value).inc()
+            raise error from None
+        SSH_CONNECT.labels(target.platform).observe(time.monotonic() - started)
         return session
 
     def _opening_error(

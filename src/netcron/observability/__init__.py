@@ -1,0 +1,1 @@
+"""Operability: Prometheus metrics and webhook notifications."""

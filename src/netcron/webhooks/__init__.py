@@ -1,0 +1,1 @@
+"""Webhooks: events delivered to receivers' URLs, signed, in order, retried for a day."""
