@@ -181,4 +181,3 @@ async def test_a_fire_costs_the_same_few_history_events_whatever_its_size(
     print(f"\n{len(events)} history events for {fires} fires of {DEVICES}+ devices: {per_fire:.1f}")
     assert per_fire <= EVENTS_PER_FIRE
     assert (await api.delete(f"/jobs/{job['id']}")).status_code == 204
-
