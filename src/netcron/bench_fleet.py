@@ -67,6 +67,7 @@ from netcron.executor.executions import read_executions
 from netcron.jobspec import fire_id_for, job_workflow_id_for
 from netcron.runspec import ScheduleInput, workflow_id_for
 
+Check = Callable[[asyncpg.Connection], Awaitable[bool]]
 #: Seconds between creating a job and its one fire: the workflow starts and sleeps.
 JOB_LEAD = 10.0
 #: Schedule workflows started per second, for choosing their fire second (about 60/s
@@ -88,7 +89,7 @@ class FleetOptions:
     delay_max: float = 1.0
     ceiling_s: float = 10.0
     api_rps: float = 20.0
-    api_seconds: float = 20.0
+    api_seconds: float = 10.0
     out: Path = Path("docs/bench")
 
 
@@ -220,10 +221,12 @@ class Bench:
         self,
         figures: FireFigures,
         at: datetime,
-        done: Callable[[asyncpg.Connection], Awaitable[bool]],
+        done: Check,
         load_paths: dict[str, str] | None = None,
+        opened: Check | None = None,
     ) -> None:
-        """From just before ``at`` until ``done``: CPU and RSS, and the api's latency."""
+        """From just before ``at`` until ``done``: CPU and RSS, and the api's latency
+        (the read load starts once ``opened``: a GET of a fire not open yet is a 404)."""
         await _sleep_until(at - timedelta(seconds=2))
         self.tap = Tap()
         tap = await self.tap.start(self.stack.env["NETCRON_NATS_URL"])
@@ -231,27 +234,18 @@ class Bench:
         sampler.sample()
         figures.idle_rss_mib = {k: round(v, 1) for k, v in sampler.peak_rss.items()}
         load: asyncio.Task[dict[str, dict[str, float]]] | None = None
-        if load_paths and self.options.api_rps > 0:
-            await _sleep_until(at - timedelta(seconds=1))
-            load = asyncio.create_task(
-                asyncio.to_thread(
-                    run_api_load,
-                    self.stack.api_url,
-                    self.stack.api_key,
-                    [],
-                    self.options.api_rps,
-                    self.options.api_seconds,
-                    load_paths,
-                )
-            )
+        waiting = bool(load_paths) and self.options.api_rps > 0
         deadline = time.monotonic() + PATIENCE
         conn = await asyncpg.connect(pg_url(self.database_url))
         try:
             while time.monotonic() < deadline:
                 sampler.sample()
+                if waiting and (opened is None or await opened(conn)):
+                    waiting = False
+                    load = asyncio.create_task(self._load(load_paths or {}))
                 if datetime.now(UTC) > at and await done(conn):
                     break
-                await asyncio.sleep(0.5)
+                await asyncio.sleep(0.1 if waiting else 0.5)
             else:
                 figures.notes.append(f"gave up waiting after {PATIENCE:.0f}s")
         finally:
@@ -261,6 +255,17 @@ class Bench:
         figures.cpu_s = round(sum(p["cpu_s"] for p in figures.processes.values()), 2)
         if load is not None:
             figures.api_latency_ms = await load
+
+    async def _load(self, paths: dict[str, str]) -> dict[str, dict[str, float]]:
+        return await asyncio.to_thread(
+            run_api_load,
+            self.stack.api_url,
+            self.stack.api_key,
+            [],
+            self.options.api_rps,
+            self.options.api_seconds,
+            paths,
+        )
 
     def judge(
         self, figures: FireFigures, rows: list[asyncpg.Record], at: datetime, hosts: Seeded
@@ -333,7 +338,10 @@ class Bench:
         async def done(conn: asyncpg.Connection) -> bool:
             return await count_final_of_fire(conn, fire_id) >= len(hosts.hosts)
 
-        await self.follow(figures, at, done, paths if load else None)
+        async def opened(conn: asyncpg.Connection) -> bool:
+            return bool(await conn.fetchval("SELECT 1 FROM job_fires WHERE id = $1", fire_id))
+
+        await self.follow(figures, at, done, paths if load else None, opened)
         conn = await asyncpg.connect(pg_url(self.database_url))
         try:
             rows = await rows_of_fire(conn, fire_id)
