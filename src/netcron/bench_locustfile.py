@@ -1,4 +1,5 @@
-"""Locust users for `netcron bench`: list devices and read a device's runs, at a fixed rate.
+"""Locust users for `netcron bench`: list devices and read a device's runs (or the paths
+given), at a fixed rate.
 
 Loaded by locust in its own process (see ``netcron.bench_load``); configured through
 the environment so that nothing secret goes on a command line. Each user makes
@@ -20,6 +21,10 @@ from locust import FastHttpUser, task
 DEVICES = os.environ.get("NETCRON_BENCH_DEVICES", "").split(",")
 USER_RPS = float(os.environ.get("NETCRON_BENCH_USER_RPS", "1"))
 TOTAL_RPS = float(os.environ.get("NETCRON_BENCH_RPS", "1"))
+#: ``name<TAB>path`` lines: read these instead of the two default endpoints.
+PATHS = [
+    tuple(line.split("\t", 1)) for line in os.environ.get("NETCRON_BENCH_PATHS", "").splitlines()
+]
 _started = itertools.count()
 
 
@@ -36,10 +41,12 @@ class ApiReader(FastHttpUser):
         return max(0.0, self._next - time.monotonic())
 
     @task
-    def list_devices(self) -> None:
-        self.client.get("/devices", name="GET /devices")
-
-    @task
-    def device_results(self) -> None:
-        device = random.choice(DEVICES)
-        self.client.get(f"/devices/{device}/results", name="GET /devices/{id}/results")
+    def read(self) -> None:
+        if PATHS:
+            name, path = random.choice(PATHS)
+            self.client.get(path, name=name)
+        elif random.random() < 0.5:
+            self.client.get("/devices", name="GET /devices")
+        else:
+            device = random.choice(DEVICES)
+            self.client.get(f"/devices/{device}/results", name="GET /devices/{id}/results")

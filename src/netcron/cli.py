@@ -219,6 +219,14 @@ def cmd_events(args: argparse.Namespace) -> int:
             time.sleep(1)
 
 
+#: The api read load of `netcron bench`, and of `--fleet` (a light one beside the fire).
+DEFAULT_API_RPS = 200.0
+FLEET_API_RPS = 20.0
+#: How long the load runs; with --fleet, within the fire (10,000 devices: 12-14 s).
+DEFAULT_API_SECONDS = 15.0
+FLEET_API_SECONDS = 10.0
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     from netcron.bench import ApiLoad, run_bench
 
@@ -233,7 +241,27 @@ def cmd_bench(args: argparse.Namespace) -> int:
     if args.reconcile:
         from netcron.bench_reconcile import run_bench_reconcile
 
-        run_bench_reconcile(args.reconcile, Path(args.out))
+        run_bench_reconcile(args.reconcile, Path(args.out or "bench-results"))
+        return 0
+    if args.fleet:
+        from netcron.bench_fleet import FleetOptions, run_fleet_bench
+
+        run_fleet_bench(
+            FleetOptions(
+                devices=args.fleet,
+                compare=args.compare,
+                max_in_flight=args.max_in_flight,
+                executor_concurrency=args.executor_concurrency,
+                ceiling_s=args.ceiling_seconds,
+                api_rps=args.api_rps if args.api_rps != DEFAULT_API_RPS else FLEET_API_RPS,
+                api_seconds=(
+                    args.api_seconds
+                    if args.api_seconds != DEFAULT_API_SECONDS
+                    else FLEET_API_SECONDS
+                ),
+                out=Path(args.out or "docs/bench"),
+            )
+        )
         return 0
     if args.ui:
         from netcron.ui.bench import run_bench_ui
@@ -249,7 +277,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         duration=args.duration,
         delay=args.delay,
         ramp=ramp,
-        out=Path(args.out),
+        out=Path(args.out or "bench-results"),
         ceiling_s=args.ceiling_seconds,
         api_load=ApiLoad(rps=args.api_rps, seconds=args.api_seconds),
     )
@@ -421,10 +449,20 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--ramp", default="", help="total schedule counts, e.g. 10,20,40")
     bench.add_argument("--ceiling-seconds", type=float, default=10, help="ceiling run (s)")
     bench.add_argument(
-        "--api-rps", type=float, default=200, help="api read load per step, req/s (0: none)"
+        "--api-rps",
+        type=float,
+        default=DEFAULT_API_RPS,
+        help=f"api read load per step, req/s (0: none; {FLEET_API_RPS:g} with --fleet)",
     )
-    bench.add_argument("--api-seconds", type=float, default=15, help="api load run (s)")
-    bench.add_argument("--out", default="bench-results", help="where JSON and PNG go")
+    bench.add_argument(
+        "--api-seconds",
+        type=float,
+        default=DEFAULT_API_SECONDS,
+        help=f"api load run (s; {FLEET_API_SECONDS:g} with --fleet)",
+    )
+    bench.add_argument(
+        "--out", default="", help="where JSON and PNG go (bench-results/; docs/bench/ with --fleet)"
+    )
     bench.add_argument(
         "--reconcile",
         type=int,
@@ -444,6 +482,28 @@ def build_parser() -> argparse.ArgumentParser:
         type=float,
         default=1.0,
         help="--history: share of devices whose ntp clock-period moves every hour (default 1)",
+    )
+    bench.add_argument(
+        "--fleet",
+        type=int,
+        metavar="N",
+        help="instead: one job over N emulated devices, fired once (e.g. 10000)",
+    )
+    bench.add_argument(
+        "--compare",
+        type=int,
+        default=0,
+        metavar="M",
+        help="with --fleet: M devices as per-device schedules against one job over them",
+    )
+    bench.add_argument(
+        "--max-in-flight", type=int, default=1000, help="with --fleet: the job's max_in_flight"
+    )
+    bench.add_argument(
+        "--executor-concurrency",
+        type=int,
+        default=1000,
+        help="with --fleet: NETCRON_EXECUTOR_CONCURRENCY of the executor",
     )
     bench.add_argument(
         "--ui", action="store_true", help="instead: time the console's pages over a large database"

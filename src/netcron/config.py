@@ -51,7 +51,10 @@ class Settings(BaseSettings):
         "", description="Name of this executor in results (default: host:pid)."
     )
     executor_concurrency: int = Field(
-        16, ge=1, le=1024, description="Tasks one executor runs at once."
+        16,
+        ge=1,
+        le=10_000,
+        description="Tasks one executor runs at once (a job's max_in_flight goes up to 10,000).",
     )
     executor_execution_log: str = Field(
         "",

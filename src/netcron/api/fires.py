@@ -145,14 +145,24 @@ async def fire_counts(
 
 
 async def slowest_runs(session: AsyncSession, fire_id: uuid.UUID) -> list[DeviceRun]:
-    """The runs that took longest (one still running counts up to now)."""
+    """The runs that took longest (one still running counts up to now).
+
+    The few are chosen from the runs alone, then joined to their devices: joining all
+    of a fire's runs first made PostgreSQL read every device (10,000 in a fleet's fire)
+    for the names of five.
+    """
     elapsed = func.coalesce(CommandResult.finished_at, func.now()) - CommandResult.started_at
-    rows = await session.execute(
-        select(CommandResult, Device.name)
-        .join(Device, Device.id == CommandResult.device_id)
+    slowest = (
+        select(CommandResult.id)
         .where(CommandResult.fire_id == fire_id, CommandResult.started_at.is_not(None))
         .order_by(elapsed.desc())
         .limit(SLOWEST_SHOWN)
+    )
+    rows = await session.execute(
+        select(CommandResult, Device.name)
+        .join(Device, Device.id == CommandResult.device_id)
+        .where(CommandResult.id.in_(slowest))
+        .order_by(elapsed.desc())
     )
     return [_device_run(row, name) for row, name in rows]
 
@@ -176,13 +186,21 @@ async def read_fire(
         if status is not None:
             where.append(CommandResult.status == status.value)
         total = await session.scalar(select(func.count()).select_from(CommandResult).where(*where))
-        rows = await session.execute(
-            select(CommandResult, Device.name)
+        # The page is chosen on narrow rows (id and name), then read in full: sorting
+        # the whole rows (output included) of 10,000 runs cost most of a fleet's GET.
+        page = (
+            select(CommandResult.id)
             .join(Device, Device.id == CommandResult.device_id)
             .where(*where)
             .order_by(Device.name, CommandResult.run_id)
             .limit(limit)
             .offset(offset)
+        )
+        rows = await session.execute(
+            select(CommandResult, Device.name)
+            .join(Device, Device.id == CommandResult.device_id)
+            .where(CommandResult.id.in_(page))
+            .order_by(Device.name, CommandResult.run_id)
         )
         runs = Page(
             items=[_device_run(row, name) for row, name in rows],

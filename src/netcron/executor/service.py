@@ -54,6 +54,8 @@ DRAIN_TIMEOUT = 8.0
 #: sooner, and their final result says when they started: announcing each one cost a
 #: broker message, a relay delivery and an api write per run for nothing.
 RUNNING_AFTER = 0.5
+#: After a fetch's first task, how long it waits for more (see ``Executor._fetch``).
+FETCH_MORE = 0.05
 #: The longest an early task is held for its scheduled time. Workflows publish at most
 #: ``firelead.MAX_LEAD`` early; more than that is clock skew, not worth a held slot.
 MAX_HOLD = 1.0
@@ -110,7 +112,7 @@ class Executor:
                 await asyncio.wait(self.running, return_when=asyncio.FIRST_COMPLETED)
                 continue
             try:
-                messages = await subscription.fetch(free, timeout=1)
+                messages = await self._fetch(subscription, free)
             except TimeoutError:
                 continue
             except Exception as exc:
@@ -130,6 +132,20 @@ class Executor:
                 for task in pending:
                     task.cancel()
                 await asyncio.gather(*pending, return_exceptions=True)
+
+    async def _fetch(self, subscription: JetStreamContext.PullSubscription, free: int) -> list[Msg]:
+        """The first task as soon as it comes (waiting up to a second), then what else is
+        there within ``FETCH_MORE``.
+
+        A fetch of a batch returns once the batch is full or its request expires: with
+        1,000 free slots and 300 tasks published at once, the 300 waited in the client
+        for the rest of the second and started together 0.9 s after they came.
+        """
+        messages = await subscription.fetch(1, timeout=1)
+        if free > 1:
+            with contextlib.suppress(TimeoutError):
+                messages += await subscription.fetch(free - 1, timeout=FETCH_MORE)
+        return messages
 
     async def handle(self, message: Msg) -> None:
         try:

@@ -113,16 +113,10 @@ class Fire:
         try:
             while self._unfinished():
                 self.heartbeat(len(self.caps.in_flight), self.caps.waiting)
-                await self._dispatch()
-                if subscription is not None and self.caps.in_flight:
-                    await self._collect(subscription)
-                elif self.retries and not self.caps.waiting:
-                    await asyncio.sleep(
-                        max(min(at for at, _ in self.retries) - time.monotonic(), 0)
-                    )
-                self._expire()
-                self._retry_due()
-                await self._flush()
+                # The api publishes a batch while the results that came meanwhile are
+                # read and recorded: one after the other, slots freed during a publish
+                # waited for it, and then for the recording, before they were refilled.
+                await asyncio.gather(self._dispatch(), self._take_in(subscription))
             summary = await self._call("/finish", None, FireSummary)
         finally:
             if subscription is not None:
@@ -156,6 +150,14 @@ class Fire:
             ),
         )
 
+    async def _take_in(self, subscription: JetStreamContext.PullSubscription | None) -> None:
+        """Read the results that came, time out and retry what is due, record them."""
+        if subscription is not None:
+            await self._collect(subscription)
+        self._expire()
+        self._retry_due()
+        await self._flush()
+
     async def _dispatch(self) -> None:
         taken = self.caps.take(DISPATCH_BATCH)
         if not taken:
@@ -166,14 +168,17 @@ class Fire:
         except _Unavailable:
             for run_id in reversed(taken):
                 self.caps.done(run_id)
-                self.caps.add(run_id, self.runs[run_id].groups, first=True)
+                # (a run whose result came meanwhile is over: published after all)
+                if (run := self.runs.get(run_id)) is not None:
+                    self.caps.add(run_id, run.groups, first=True)
             await asyncio.sleep(API_RETRY)
             return
         now = time.monotonic()
         wall = datetime.now(UTC)
         for run_id, deadline in answer.published.items():
-            left = (deadline - wall).total_seconds()
-            self.runs[run_id].deadline = now + left + self.grace
+            # A result read while the api answered may have ended the run already.
+            if (run := self.runs.get(run_id)) is not None:
+                run.deadline = now + (deadline - wall).total_seconds() + self.grace
         for run_id in answer.gone + answer.done:
             self._forget(run_id)
 
