@@ -326,9 +326,13 @@ async def push_job_spec(orchestrator: Orchestrator, job: Job) -> None:
 async def _change(
     session: AsyncSession,
     orchestrator: Orchestrator,
+    request: Request,
+    background: BackgroundTasks,
     job_id: uuid.UUID,
     changes: dict[str, Any],
-) -> tuple[Job, str]:
+) -> JobRead:
+    """Apply ``changes`` under the job's lock (a new spec version), hand the spec over
+    after the commit, and announce it."""
     job = await get_job(session, job_id, lock=True)  # the version is read under the lock
     if "name" in changes:
         await check_name_free(session, changes["name"], job_id)
@@ -345,7 +349,8 @@ async def _change(
     if was_active != job.is_active:
         kind = "job.resumed" if job.is_active else "job.paused"
     log.info("updated job: %s", ", ".join(sorted(changes)), extra={"job_id": job_id})
-    return job, kind
+    emit(background, request, _event(kind, job))
+    return await to_read(session, job)
 
 
 @router.patch("/{job_id}", response_model=JobRead)
@@ -358,9 +363,7 @@ async def update_job(
     background: BackgroundTasks,
 ) -> JobRead:
     """Change a job; fires from the next one on use it (a fire under way keeps its plan)."""
-    job, kind = await _change(session, orchestrator, job_id, body.changes())
-    emit(background, request, _event(kind, job))
-    return await to_read(session, job)
+    return await _change(session, orchestrator, request, background, job_id, body.changes())
 
 
 @router.post("/{job_id}/pause", response_model=JobRead)
@@ -372,9 +375,7 @@ async def pause_job(
     background: BackgroundTasks,
 ) -> JobRead:
     """No more fires until resumed; a fire under way finishes."""
-    job, kind = await _change(session, orchestrator, job_id, {"is_active": False})
-    emit(background, request, _event(kind, job))
-    return await to_read(session, job)
+    return await _change(session, orchestrator, request, background, job_id, {"is_active": False})
 
 
 @router.post("/{job_id}/resume", response_model=JobRead)
@@ -385,9 +386,7 @@ async def resume_job(
     request: Request,
     background: BackgroundTasks,
 ) -> JobRead:
-    job, kind = await _change(session, orchestrator, job_id, {"is_active": True})
-    emit(background, request, _event(kind, job))
-    return await to_read(session, job)
+    return await _change(session, orchestrator, request, background, job_id, {"is_active": True})
 
 
 @router.delete("/{job_id}", status_code=status.HTTP_204_NO_CONTENT)

@@ -46,6 +46,21 @@ class Timestamped:
     )
 
 
+class HistoryColumns:
+    """What a command or a job asks of its runs' output (``netcron.history.options``)."""
+
+    track_changes: Mapped[bool] = mapped_column(
+        Boolean, nullable=False, default=False, server_default="false"
+    )
+    ignore_lines: Mapped[list[str]] = mapped_column(
+        JsonDict, nullable=False, default=list, server_default="[]"
+    )
+    mask: Mapped[list[str]] = mapped_column(
+        JsonDict, nullable=False, default=list, server_default="[]"
+    )
+    parse: Mapped[dict[str, Any] | None] = mapped_column(NullableJson)
+
+
 class Device(Timestamped, Base):
     """A router, switch or server, with its credentials kept as one Fernet token."""
 
@@ -78,7 +93,7 @@ class Device(Timestamped, Base):
     last_check: Mapped[dict[str, Any] | None] = mapped_column(JsonDict)
 
 
-class Command(Timestamped, Base):
+class Command(HistoryColumns, Timestamped, Base):
     """A CLI line to run on one device; ``{name}`` placeholders are filled per schedule."""
 
     __tablename__ = "commands"
@@ -91,16 +106,6 @@ class Command(Timestamped, Base):
     text: Mapped[str] = mapped_column(Text, nullable=False)
     params: Mapped[dict[str, Any]] = mapped_column(JsonDict, nullable=False, default=dict)
     timeout: Mapped[float] = mapped_column(Float, nullable=False, default=30.0)
-    track_changes: Mapped[bool] = mapped_column(
-        Boolean, nullable=False, default=False, server_default="false"
-    )
-    ignore_lines: Mapped[list[str]] = mapped_column(
-        JsonDict, nullable=False, default=list, server_default="[]"
-    )
-    mask: Mapped[list[str]] = mapped_column(
-        JsonDict, nullable=False, default=list, server_default="[]"
-    )
-    parse: Mapped[dict[str, Any] | None] = mapped_column(NullableJson)
 
 
 class Schedule(Timestamped, Base):
@@ -132,7 +137,7 @@ class Schedule(Timestamped, Base):
     workflow_id: Mapped[str] = mapped_column(String(128), nullable=False)
 
 
-class Job(Timestamped, Base):
+class Job(HistoryColumns, Timestamped, Base):
     """One command on every device a label selector matches; each has one JobWorkflow."""
 
     __tablename__ = "jobs"
@@ -159,16 +164,6 @@ class Job(Timestamped, Base):
     per_label: Mapped[dict[str, Any]] = mapped_column(
         JsonDict, nullable=False, default=dict, server_default="{}"
     )
-    track_changes: Mapped[bool] = mapped_column(
-        Boolean, nullable=False, default=False, server_default="false"
-    )
-    ignore_lines: Mapped[list[str]] = mapped_column(
-        JsonDict, nullable=False, default=list, server_default="[]"
-    )
-    mask: Mapped[list[str]] = mapped_column(
-        JsonDict, nullable=False, default=list, server_default="[]"
-    )
-    parse: Mapped[dict[str, Any] | None] = mapped_column(NullableJson)
     spec_version: Mapped[int] = mapped_column(Integer, nullable=False, server_default="1")
     workflow_id: Mapped[str] = mapped_column(String(128), nullable=False)
 
