@@ -33,7 +33,7 @@ from netcron.api.events import publish_events
 from netcron.api.pagination import Limit, Offset, Page
 from netcron.broker.jetstream import publish
 from netcron.db.models import CommandResult, Device, Job, JobFire, Output
-from netcron.events import Event, first_lines
+from netcron.events import Event
 from netcron.fleet.caps import UNLABELLED
 from netcron.fleet.selector import Target
 from netcron.history.changes import Change, blob_for, compare_with_previous
@@ -615,8 +615,8 @@ _RECORD = text(
       AND v.attempt >= r.attempt
       AND (v.rank > CASE r.status WHEN 'scheduled' THEN 0 WHEN 'queued' THEN 1 ELSE 2 END
            OR v.attempt > r.attempt)
-    RETURNING r.run_id, r.device_id, r.status, r.attempt, r.started_at, r.finished_at,
-              r.error, r.error_kind
+    RETURNING r.run_id, r.device_id, r.command_id, r.schedule_id, r.job_id, r.fire_id,
+              r.status, r.attempt, r.started_at, r.finished_at, r.error, r.error_kind
     """
 )
 
@@ -632,14 +632,6 @@ def _latest(records: list[FireRunRecord]) -> list[FireRunRecord]:
         ):
             kept[record.run_id] = record
     return list(kept.values())
-
-
-def _capped(record: FireRunRecord, limit: int) -> FireRunRecord:
-    """At most ``limit`` bytes of output (cut on a character boundary)."""
-    if record.output is None or len(record.output.encode()) <= limit:
-        return record
-    cut = record.output.encode()[:limit].decode(errors="ignore")
-    return record.model_copy(update={"output": cut, "output_truncated": True})
 
 
 def _json(value: object) -> str | None:
@@ -714,10 +706,17 @@ async def record_results(
     more); a run that is final already, or that would move backwards, is left as it is.
     A job that tracks changes compares each successful run with the device's previous
     one, as a schedule's record does."""
-    from netcron.api.results import BLOB_KEY, changed_event, learn_host_key
+    from netcron.api.results import (
+        BLOB_KEY,
+        RunFacts,
+        cap_output,
+        changed_event,
+        learn_host_key,
+        run_event,
+    )
 
-    fire, job = await _fire_and_job(session, fire_id)
-    records = [_capped(r, settings.output_max_bytes) for r in _latest(body.records)]
+    _fire, job = await _fire_and_job(session, fire_id)
+    records = [cap_output(r, settings.output_max_bytes) for r in _latest(body.records)]
     try:
         blobs = await _blobs(session, job, records)
         moved = (
@@ -757,28 +756,7 @@ async def record_results(
         if RunStatus(row.status).is_final:
             RUNS_RECORDED.labels(row.status, row.error_kind or "").inc()
     by_run = {r.run_id: r for r in records}
-    events = [
-        Event(
-            type=f"run.{row.status}",
-            device_id=row.device_id,
-            job_id=fire.job_id,
-            fire_id=fire_id,
-            run_id=row.run_id,
-            data={
-                "status": row.status,
-                "attempt": row.attempt,
-                "duration_ms": (
-                    round((row.finished_at - row.started_at).total_seconds() * 1000)
-                    if row.started_at and row.finished_at
-                    else None
-                ),
-                "error": row.error,
-                "error_kind": row.error_kind,
-                "output": first_lines(by_run[row.run_id].output),
-            },
-        )
-        for row in moved
-    ]
+    events = [run_event(cast(RunFacts, row), by_run[row.run_id].output) for row in moved]
     events += [changed_event(row, change) for row, change in changes]
     keys: dict[uuid.UUID, str] = {}
     for row in moved:

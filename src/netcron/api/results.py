@@ -12,7 +12,7 @@ import logging
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Annotated, Any, cast
+from typing import Annotated, Any, Protocol, TypeVar, cast
 
 from fastapi import APIRouter, BackgroundTasks, Depends, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
@@ -49,6 +49,7 @@ from netcron.history.changes import Change, blob_for, compare_with_previous
 from netcron.history.diff import DiffStats
 from netcron.history.series import Series
 from netcron.history.store import STORE_BLOB, Blob, Stored, output_text, stored_blobs
+from netcron.jobspec import FireRunRecord
 from netcron.observability.metrics import RUNS_RECORDED
 from netcron.platforms import ErrorKind, HostKeyPolicy
 from netcron.runs import RunStatus, can_move
@@ -157,7 +158,11 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
         raise FieldInvalid("cursor", "not a cursor this api gave out") from None
 
 
-def cap_output(record: RunRecord, limit: int) -> RunRecord:
+#: A record with an output to cap: a schedule run's, or a job run's (in a fire's batch).
+Capped = TypeVar("Capped", RunRecord, FireRunRecord)
+
+
+def cap_output(record: Capped, limit: int) -> Capped:
     """Keep at most ``limit`` bytes of output (cut on a character boundary)."""
     if record.output is None or len(record.output.encode()) <= limit:
         return record
@@ -383,7 +388,24 @@ async def learn_host_key(
     background.add_task(push_specs, orchestrator, specs)
 
 
-def run_event(row: CommandResult, output: str | None) -> Event:
+class RunFacts(Protocol):
+    """What a run event tells: a run row, or the columns a batched update returns."""
+
+    run_id: str
+    device_id: uuid.UUID
+    command_id: uuid.UUID | None
+    schedule_id: uuid.UUID | None
+    job_id: uuid.UUID | None
+    fire_id: uuid.UUID | None
+    status: str
+    attempt: int
+    started_at: datetime | None
+    finished_at: datetime | None
+    error: str | None
+    error_kind: str | None
+
+
+def run_event(row: RunFacts, output: str | None) -> Event:
     """``run.<status>`` with what a watcher needs: status, attempt, duration, first lines."""
     duration = None
     if row.started_at and row.finished_at:
