@@ -13,7 +13,7 @@ import pytest
 from starlette.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
 
-from netcron.api.events import Feed
+from netcron.api.events import EventFilters, Feed
 from netcron.config import Settings
 from netcron.events import Event, parse_sse
 
@@ -152,8 +152,8 @@ async def test_a_client_that_stops_reading_is_cut_off_while_others_keep_receivin
     await events_module.ensure_events_stream(nc)
     js = nc.jetstream()
     async with (
-        Feed(nc, since=None, device_id=None, schedule_id=None, type_prefix="test.") as slow,
-        Feed(nc, since=None, device_id=None, schedule_id=None, type_prefix="test.") as fast,
+        Feed(nc, since=None, filters=EventFilters(type_prefix="test.")) as slow,
+        Feed(nc, since=None, filters=EventFilters(type_prefix="test.")) as fast,
     ):
         received = []
         for index in range(20):

@@ -8,6 +8,7 @@ import json
 import logging
 import uuid
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import APIRouter, BackgroundTasks, Depends, Query, Request, WebSocket
@@ -93,26 +94,10 @@ def emit(background: BackgroundTasks, request: Request, event: Event) -> None:
 class Feed:
     """One client's view of the stream: filtered, bounded, from a sequence or live."""
 
-    def __init__(
-        self,
-        nc: NatsClient,
-        *,
-        since: int | None,
-        device_id: uuid.UUID | None,
-        schedule_id: uuid.UUID | None,
-        type_prefix: str | None,
-        job_id: uuid.UUID | None = None,
-        exclude_prefix: str | None = None,
-    ) -> None:
+    def __init__(self, nc: NatsClient, *, since: int | None, filters: EventFilters) -> None:
         self.nc = nc
         self.since = since
-        self.filters = {
-            "device_id": device_id,
-            "schedule_id": schedule_id,
-            "type_prefix": type_prefix,
-            "job_id": job_id,
-            "exclude_prefix": exclude_prefix,
-        }
+        self.filters = filters
         self.queue: asyncio.Queue[Event] = asyncio.Queue(CLIENT_BUFFER)
         self.overflowed = False
         self.gap = False
@@ -145,7 +130,7 @@ class Feed:
         except ValueError:
             return
         event.id = msg.metadata.sequence.stream
-        if not event.matches(**self.filters):  # type: ignore[arg-type]
+        if not self.filters.matches(event):
             return
         try:
             self.queue.put_nowait(event)
@@ -192,35 +177,58 @@ FilterExclude = Annotated[
 ]
 
 
+@dataclass(frozen=True)
+class EventFilters:
+    """What one client asked to see (``Event.matches`` applies it)."""
+
+    device_id: uuid.UUID | None = None
+    schedule_id: uuid.UUID | None = None
+    type_prefix: str | None = None
+    job_id: uuid.UUID | None = None
+    exclude_prefix: str | None = None
+
+    def matches(self, event: Event) -> bool:
+        return event.matches(
+            device_id=self.device_id,
+            schedule_id=self.schedule_id,
+            type_prefix=self.type_prefix,
+            job_id=self.job_id,
+            exclude_prefix=self.exclude_prefix,
+        )
+
+
+def event_filters(
+    device_id: FilterDevice = None,
+    schedule_id: FilterSchedule = None,
+    type_prefix: FilterType = None,
+    job_id: FilterJob = None,
+    exclude_prefix: FilterExclude = None,
+) -> EventFilters:
+    return EventFilters(device_id, schedule_id, type_prefix, job_id, exclude_prefix)
+
+
+Filters = Annotated[EventFilters, Depends(event_filters)]
+
+
+def last_event_id(request: Request) -> int | None:
+    """Where an SSE client that reconnects left off (``Last-Event-ID``)."""
+    last = request.headers.get("last-event-id")
+    return int(last) if last and last.isdigit() else None
+
+
 @router.get(
     "/events",
     dependencies=[Depends(read_or_write)],
     response_class=StreamingResponse,
     responses={200: {"content": {"text/event-stream": {}}, "description": "An event stream."}},
 )
-async def events_sse(
-    request: Request,
-    device_id: FilterDevice = None,
-    schedule_id: FilterSchedule = None,
-    type_prefix: FilterType = None,
-    job_id: FilterJob = None,
-    exclude_prefix: FilterExclude = None,
-) -> StreamingResponse:
+async def events_sse(request: Request, filters: Filters) -> StreamingResponse:
     """Server-Sent Events; reconnect with ``Last-Event-ID`` to replay what was missed."""
-    last = request.headers.get("last-event-id")
-    since = int(last) if last and last.isdigit() else None
+    since = last_event_id(request)
     nc = _nats(request.app)
 
     async def stream() -> AsyncIterator[str]:
-        async with Feed(
-            nc,
-            since=since,
-            device_id=device_id,
-            schedule_id=schedule_id,
-            type_prefix=type_prefix,
-            job_id=job_id,
-            exclude_prefix=exclude_prefix,
-        ) as feed:
+        async with Feed(nc, since=since, filters=filters) as feed:
             if feed.gap:
                 yield _notice("stream.gap", "some events are beyond the replay window")
             while not await request.is_disconnected():
@@ -242,11 +250,7 @@ async def events_sse(
 @router.websocket("/ws/events")
 async def events_ws(
     websocket: WebSocket,
-    device_id: FilterDevice = None,
-    schedule_id: FilterSchedule = None,
-    type_prefix: FilterType = None,
-    job_id: FilterJob = None,
-    exclude_prefix: FilterExclude = None,
+    filters: Filters,
     since: Annotated[int | None, Query(ge=0)] = None,
 ) -> None:
     """The same events over a WebSocket; ``?since=<event id>`` replays what was missed."""
@@ -265,15 +269,7 @@ async def events_ws(
     if nc is None or not nc.is_connected:
         await websocket.close(code=1011, reason="the event stream is unavailable")
         return
-    async with Feed(
-        nc,
-        since=since,
-        device_id=device_id,
-        schedule_id=schedule_id,
-        type_prefix=type_prefix,
-        job_id=job_id,
-        exclude_prefix=exclude_prefix,
-    ) as feed:
+    async with Feed(nc, since=since, filters=filters) as feed:
         try:
             if feed.gap:
                 await websocket.send_text(json.dumps({"type": "stream.gap"}))

@@ -7,14 +7,13 @@ changed and re-read their live regions; the events carry no credentials.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import AsyncIterator
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import StreamingResponse
 
-from netcron.api.events import HEARTBEAT_SECONDS, Feed, _nats
+from netcron.api.events import HEARTBEAT_SECONDS, Feed, Filters, _nats, last_event_id
 from netcron.ui.routing import ConsoleRoute
 from netcron.ui.session import ConsoleUser, signed_in
 
@@ -25,25 +24,13 @@ router = APIRouter(prefix="/ui", route_class=ConsoleRoute, include_in_schema=Fal
 async def events(
     request: Request,
     user: Annotated[ConsoleUser, Depends(signed_in)],
-    device_id: uuid.UUID | None = None,
-    job_id: uuid.UUID | None = None,
-    type_prefix: Annotated[str | None, Query(alias="type", max_length=64)] = None,
-    exclude_prefix: Annotated[str | None, Query(alias="exclude_type", max_length=64)] = None,
+    filters: Filters,
 ) -> StreamingResponse:
-    last = request.headers.get("last-event-id")
-    since = int(last) if last and last.isdigit() else None
+    since = last_event_id(request)
     nc = _nats(request.app)
 
     async def stream() -> AsyncIterator[str]:
-        async with Feed(
-            nc,
-            since=since,
-            device_id=device_id,
-            schedule_id=None,
-            type_prefix=type_prefix,
-            job_id=job_id,
-            exclude_prefix=exclude_prefix,
-        ) as feed:
+        async with Feed(nc, since=since, filters=filters) as feed:
             # Reconnect after 2 s when the stream ends (an api restart, a proxy timeout).
             yield "retry: 2000\n\n"
             while not await request.is_disconnected():
