@@ -101,6 +101,8 @@ class ScheduleWorkflow:
         self._tasks: set[asyncio.Task[None]] = set()
         self._woken = False
         self._stopping = False
+        #: Publish activities under way: a stop answers only once there are none.
+        self._publishing = 0
         self._gone = False
         self._last_fire_at: datetime | None = None
         self._next_fire_at: datetime | None = None
@@ -150,6 +152,11 @@ class ScheduleWorkflow:
                 self.spec.cron, self.spec.timezone, self._last_fire_at
             )
             await self._sleep_until(self._next_fire_at, now)
+        # A publish decided in the activation that stopped the loop is still under way in
+        # the worker: the workflow (and the stop's answer) waits for it to end.
+        await workflow.wait_condition(
+            lambda: self._publishing == 0 and workflow.all_handlers_finished()
+        )
         workflow.logger.info("schedule workflow ends", extra=self._ids())
 
     def _done(self) -> bool:
@@ -274,6 +281,7 @@ class ScheduleWorkflow:
                 # same activation as the stop): a deleted schedule publishes nothing.
                 return self._final(task, RunStatus.CANCELED, "the schedule was deleted")
             self._attempt[task.run_id] = task.attempt
+            self._publishing += 1
             try:
                 await workflow.execute_local_activity(
                     "publish_task",
@@ -285,6 +293,8 @@ class ScheduleWorkflow:
                 )
             except (ActivityError, ApplicationError) as exc:
                 return self._final(task, RunStatus.FAILED, f"task not published: {_cause(exc)}")
+            finally:
+                self._publishing -= 1
             result = await self._result_of(task)
             if result is None:
                 error = f"no result within ttl_seconds={spec.ttl_seconds}"
@@ -465,9 +475,15 @@ class ScheduleWorkflow:
         self._stopping = True
 
     @workflow.update(name=UPDATE_STOP)
-    def stop_firing(self) -> None:
-        """Stop for good; returns once nothing more can be published (see ``apply_spec``)."""
+    async def stop_firing(self) -> None:
+        """Stop for good; returns once nothing more can be published (see ``apply_spec``).
+
+        A fire can be decided in the same activation as the stop, before its handler
+        runs: its publish is then a local activity under way in the worker, which ending
+        the workflow (or terminating it) does not stop. So the answer waits for it.
+        """
         self._stopping = True
+        await workflow.wait_condition(lambda: self._publishing == 0)
 
     @workflow.query(name=QUERY_STATE)
     def state(self) -> dict[str, Any]:
